@@ -1,0 +1,32 @@
+"""Model builders shared by the notebooks. ReLUs are separate ``nn.ReLU`` modules (never reused,
+never in place) so captum's DeepLIFT / LRP / guided backprop and shap's DeepExplainer can hook them."""
+
+from __future__ import annotations
+
+from torch import nn
+
+
+class SmallCNN(nn.Module):
+    """A small MNIST-sized CNN: two 3×3 conv blocks with max-pooling, then two dense layers.
+
+    For 28×28 inputs: conv(16) → pool → conv(32) → pool → fc(64) → fc(classes).
+    """
+
+    def __init__(self, in_channels: int = 1, num_classes: int = 10, image_size: int = 28,
+                 width: int = 16, hidden: int = 64):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(in_channels, width, 3, padding=1), nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(),
+            nn.MaxPool2d(2),
+        )
+        side = image_size // 4
+        self.classifier = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(2 * width * side * side, hidden), nn.ReLU(),
+            nn.Linear(hidden, num_classes),
+        )
+
+    def forward(self, x):
+        return self.classifier(self.features(x))

@@ -1,0 +1,7 @@
+"""Make the checkout's own lib importable first, whatever is installed in the environment."""
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "lib"))
