@@ -1,6 +1,8 @@
 """Jung et al.'s influential scores: the paper's toy numbers, the fast backward pass against the explicit
 matrices/tensors built from the definitions, and the errors for what the method does not define."""
 
+import zlib
+
 import numpy as np
 import pytest
 import torch
@@ -87,7 +89,7 @@ def test_toy_network_output_scores_follow_the_definition():
                                                nn.AdaptiveAvgPool2d(2)), (1, 6, 6)),
 ])
 def test_fast_equals_explicit_per_layer_type(name, net, shape):
-    torch.manual_seed(hash(name) % 1000)
+    torch.manual_seed(zlib.crc32(name.encode()))  # str hash() is salted per process
     assert_fast_equals_explicit(net(), torch.randn(1, *shape))
 
 
