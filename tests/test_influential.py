@@ -12,15 +12,7 @@ from torch import nn
 from cnnexplain.influential import (UnsupportedLayerError, filter_scores, influential_scores, layer_table,
                                     rank_of_features, scores_from_snapshot, snapshot)
 from cnnexplain.influential_reference import conv_tensor, dense_matrix, explicit_scores, influential_matrices
-
-
-def toy_min_network() -> nn.Sequential:
-    """Fig. 2: h1 = ReLU(i1 - i2), h2 = ReLU(i1), o = ReLU(-h1 + h2) = min(i1, i2); biases 0."""
-    net = nn.Sequential(nn.Linear(2, 2, bias=False), nn.ReLU(), nn.Linear(2, 1, bias=False), nn.ReLU())
-    with torch.no_grad():
-        net[0].weight.copy_(torch.tensor([[1.0, -1.0], [1.0, 0.0]]))
-        net[2].weight.copy_(torch.tensor([[-1.0, 1.0]]))
-    return net
+from cnnexplain.synthetic import toy_min_network
 
 
 def fast_as_matrix(model, x, source, target) -> np.ndarray:

@@ -87,3 +87,22 @@ def test_read_image_folders(tmp_path):
             Image.fromarray(np.full((10, 12, 3), 40 * k, dtype=np.uint8)).save(tmp_path / folder / f"{k}.png")
     x, y = read_image_folders(tmp_path, size=16)
     assert x.shape == (4, 3, 16, 16) and y.tolist() == [0, 0, 1, 1]
+
+
+def test_score_map_and_top_fraction():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from cnnexplain.influential_plots import score_map, symmetric_limit, top_fraction_mask
+
+    scores = np.array([[0.5, -1.0], [0.0, 0.25]])
+    fig, ax = plt.subplots()
+    image = score_map(ax, scores, outline=np.eye(2), title="t")
+    assert image.get_clim() == (-1.0, 1.0)
+    with pytest.raises(ValueError, match="2-D"):
+        score_map(ax, np.zeros((1, 2, 2)))
+    plt.close(fig)
+    assert symmetric_limit(scores, 3 * scores) == 3.0
+    assert top_fraction_mask(scores, 0.25).tolist() == [[True, False], [False, False]]
