@@ -66,6 +66,7 @@ def test_toy_network_output_scores_follow_the_definition():
     ("linear_relu_chain", lambda: nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 5), nn.ReLU(),
                                                 nn.Linear(5, 3)), (6,)),
     ("conv_padding", lambda: nn.Sequential(nn.Conv2d(2, 3, 3, padding=1)), (2, 6, 5)),
+    ("conv_same_padding", lambda: nn.Sequential(nn.Conv2d(2, 3, 3, padding="same")), (2, 5, 6)),
     ("conv_no_padding", lambda: nn.Sequential(nn.Conv2d(3, 2, 3)), (3, 6, 6)),
     ("conv_stride_dilation", lambda: nn.Sequential(nn.Conv2d(2, 3, 3, stride=2, padding=2, dilation=2)),
      (2, 7, 7)),

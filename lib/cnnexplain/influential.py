@@ -195,6 +195,18 @@ def _bias_free(module: nn.Module, absolute: bool = False):
     raise TypeError(type(module).__name__)
 
 
+def _numeric_padding(conv: nn.Conv2d) -> tuple[int, int]:
+    """Conv2d padding as numbers ('valid' = 0; 'same' = symmetric half of the receptive field)."""
+    if not isinstance(conv.padding, str):
+        return conv.padding
+    if conv.padding == "valid":
+        return (0, 0)
+    totals = [d * (k - 1) for d, k in zip(conv.dilation, conv.kernel_size)]
+    if any(total % 2 for total in totals):
+        raise UnsupportedLayerError(f"padding='same' with an even kernel pads asymmetrically; use numeric padding")
+    return tuple(total // 2 for total in totals)
+
+
 def _transpose(linear_map, s: torch.Tensor, in_shape: Sequence[int]) -> torch.Tensor:
     """Wᵀ s for a bias-free linear map, as its vector-Jacobian product (a transposed convolution)."""
     with torch.enable_grad():
@@ -226,6 +238,11 @@ def propagate(module: nn.Module, l_in: torch.Tensor, v_out: torch.Tensor) -> tor
         s = _safe_divide(v_out, denominator.unsqueeze(1))
         if isinstance(module, nn.Linear):
             back = s @ module.weight.detach()
+        elif isinstance(module, nn.Conv2d):  # a transposed convolution, without a forward pass
+            back = torch.nn.grad.conv2d_input((n * t, *in_shape), module.weight.detach(),
+                                              s.reshape(n * t, *s.shape[2:]), module.stride,
+                                              _numeric_padding(module), module.dilation)
+            back = back.reshape(n, t, *in_shape)
         else:
             back = _transpose(_bias_free(module), s.reshape(n * t, *s.shape[2:]), in_shape)
             back = back.reshape(n, t, *in_shape)

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from cnnexplain.influential import (PASS_THROUGH_LAYERS, Snapshot, UnsupportedLayerError, snapshot)
+from cnnexplain.influential import PASS_THROUGH_LAYERS, Snapshot, UnsupportedLayerError, _numeric_padding, snapshot
 
 
 def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
@@ -109,10 +109,8 @@ def layer_matrix(module: nn.Module, values: torch.Tensor, out_values: torch.Tens
     if isinstance(module, nn.Linear):
         return dense_matrix(module.weight.detach().double().numpy(), l_in.reshape(-1))
     if isinstance(module, nn.Conv2d):
-        if isinstance(module.padding, str):
-            raise UnsupportedLayerError("the explicit reference needs numeric Conv2d padding")
         return conv_tensor(module.weight.detach().double().numpy(), l_in, _pair(module.stride),
-                           _pair(module.padding), _pair(module.dilation), tuple(out_values.shape[-2:]))
+                           _pair(_numeric_padding(module)), _pair(module.dilation), tuple(out_values.shape[-2:]))
     if isinstance(module, nn.MaxPool2d):
         return maxpool_tensor(l_in, _pair(module.kernel_size), _pair(module.stride or module.kernel_size),
                               _pair(module.padding), _pair(module.dilation), tuple(out_values.shape[-2:]))
