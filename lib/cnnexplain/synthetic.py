@@ -50,14 +50,29 @@ def make_synthetic(name: str, n: int, seed: int = 0, dim: int = 10) -> tuple[tor
 
 
 def fit_probabilities(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int = 10,
-                      batch_size: int = 256, lr: float = 1e-3, seed: int = 0, progress: bool = True) -> list[float]:
+                      batch_size: int = 256, lr: float = 1e-3, seed: int = 0, progress: bool = True,
+                      threads: int | None = 1) -> list[float]:
     """Train ``model`` (logits) on probability targets ``y`` with soft-label cross-entropy (Adam).
 
     The learning rate follows a cosine decay to 0 over all steps (a close fit near the class boundary
     Y1 = 1/2 needs it). Returns the mean training loss per epoch; shuffling is seeded with ``seed``.
+
+    ``threads``: torch's intra-op threads while training (restored afterwards; None = leave as is). For
+    this small MLP a second thread gains nothing, and on a shared, busy machine it made training 40×
+    slower (OpenMP threads waiting for each other), hence 1 by default.
     """
     if y.dim() != 2 or not torch.allclose(y.sum(1), torch.ones(len(y)), atol=1e-5):
         raise ValueError(f"y must be probability vectors of shape (N, C); got {tuple(y.shape)}")
+    previous_threads = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        return _fit(model, x, y, epochs, batch_size, lr, seed, progress)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _fit(model, x, y, epochs, batch_size, lr, seed, progress) -> list[float]:
     generator = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     steps = epochs * ((len(x) + batch_size - 1) // batch_size)
