@@ -74,6 +74,8 @@ def test_standin_real_fake_and_checkerboard():
     up = generator_upsampling(flat)[0, 0, 2:-2, 2:-2]  # interior: periodic pattern of period 2
     assert not torch.allclose(up, up.mean().expand_as(up))
     torch.testing.assert_close(up[::2, ::2], up[::2, ::2].mean().expand_as(up[::2, ::2]))
+    edge = generator_upsampling(flat)[0, 0]
+    assert edge[-1].mean() < edge[2:-2].mean() - 0.05  # the raw last row is darker: the stand-in crops it off
 
 
 def test_read_image_folders(tmp_path):
