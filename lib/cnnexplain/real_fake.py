@@ -48,7 +48,7 @@ def _random_crops(n: int, size: int, rng: np.random.Generator) -> torch.Tensor:
     return torch.stack(crops).clamp(0, 1)
 
 
-def generator_upsampling(images: torch.Tensor, checkerboard: float = 0.1) -> torch.Tensor:
+def generator_upsampling(images: torch.Tensor, checkerboard: float = 0.3) -> torch.Tensor:
     """Re-synthesise images as a generator's last layer would: 2× down, then a stride-2 transposed 3×3
     convolution per channel. Its kernel mixes exact bilinear interpolation with a fraction
     ``checkerboard`` of a box kernel, whose uneven overlap (1, 2 or 4 taps per output pixel) leaves the
