@@ -237,19 +237,21 @@ class StyleLoss:
                                    for name, fs in extractor(style, self.style_layers).items()}
                                   if style is not None else {})
             self.content_targets = (extractor(content, self.content_layers) if content is not None else {})
+            # normalisers of the losses, computed once
+            self.style_norms = {n: [(t ** 2).mean() + 1e-12 for t in ts] for n, ts in self.style_targets.items()}
+            self.content_norms = {n: [(t ** 2).mean() + 1e-12 for t in ts] for n, ts in self.content_targets.items()}
 
     def __call__(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         feats = self.extractor(images, self.layers)
         zero = images.new_zeros(())
         style = zero
         for name in self.style_layers:
-            for f, target in zip(feats[name], self.style_targets[name]):
-                g = gram_matrix(f)
-                style = style + ((g - target) ** 2).mean() / ((target ** 2).mean() + 1e-12)
+            for f, target, norm in zip(feats[name], self.style_targets[name], self.style_norms[name]):
+                style = style + ((gram_matrix(f) - target) ** 2).mean() / norm
         content = zero
         for name in self.content_layers:
-            for f, target in zip(feats[name], self.content_targets[name]):
-                content = content + ((f - target) ** 2).mean() / ((target ** 2).mean() + 1e-12)
+            for f, target, norm in zip(feats[name], self.content_targets[name], self.content_norms[name]):
+                content = content + ((f - target) ** 2).mean() / norm
         n_style = max(1, sum(len(self.style_targets[n]) for n in self.style_layers))
         n_content = max(1, sum(len(self.content_targets[n]) for n in self.content_layers))
         return content / n_content, style / n_style

@@ -13,7 +13,7 @@ there is no ImageNet, so the default profile runs the study on this world instea
   learn shapes (Geirhos et al. 2019 on purpose, :mod:`cnnexplain.bias` measures it);
 * exact object masks, so the white-background condition is exact and mask estimators can be scored.
 
-Everything is vectorised numpy over the whole batch (about 2 ms per 64 px image on one core) and
+Everything is vectorised numpy over the whole batch (under 1 ms per 64 px image on one core) and
 seeded: the same arguments give the same pixels.
 
 Main entry points: :func:`make_dataset` (any condition, returns a :class:`WorldBatch` that unpacks as
@@ -311,7 +311,7 @@ def make_dataset(n_per_class: int, condition: str = "original", seed: int = 0, t
     * ``"styled"``: the white-background images restyled with a painting-like image
       (:func:`style_images` by default) by :func:`cnnexplain.style.stylize_batch` — Gatys style transfer
       on random multi-scale VGG19 features (``style_method="gatys"``, ``style_steps`` Adam steps, about
-      0.1 s per 64 px image per step; ``style_extractor`` swaps in e.g. pretrained VGG19) or a cheap
+      about 0.04 s per 64 px image and step; ``style_extractor`` swaps in e.g. pretrained VGG19) or a cheap
       colour-statistics transfer (``style_method="colour"``).
 
     ``shape_prob``: probability that the object has its class's shape; otherwise it has another class's
