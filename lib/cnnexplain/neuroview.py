@@ -329,7 +329,7 @@ class ViewPoolingCNN(nn.Module):
 def train_plain_and_neuroview(make_backbone: Callable[[], nn.Module], x_train, y_train, x_test, y_test,
                               num_classes: int, pooling: str = "max", site: str = "conv", epochs: int = 3,
                               batch_size: int = 64, lr: float = 1e-3, seed: int = 0, progress: bool = False,
-                              neuroview_lr: float | None = None) -> dict:
+                              neuroview_lr: float | None = None, device=None) -> dict:
     """Train the plain network and its NeuroView variant from scratch with the same epochs, batch size,
     optimiser and seed (both trunks start from the same initialisation); return both models, their test
     accuracies, the gap (NeuroView − plain, in points) and training seconds (Table 1)."""
@@ -339,13 +339,14 @@ def train_plain_and_neuroview(make_backbone: Callable[[], nn.Module], x_train, y
     seed_everything(seed)
     plain = make_backbone()
     started = time.perf_counter()
-    fit(plain, x_train, y_train, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, progress=progress)
+    fit(plain, x_train, y_train, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, progress=progress,
+        device=device)
     plain_s = time.perf_counter() - started
     seed_everything(seed)
     nv = NeuroView(make_backbone(), num_classes, tuple(x_train.shape[1:]), pooling=pooling, site=site)
     started = time.perf_counter()
     fit(nv, x_train, y_train, epochs=epochs, batch_size=batch_size, lr=neuroview_lr or lr, seed=seed,
-        progress=progress)
+        progress=progress, device=device)
     nv_s = time.perf_counter() - started
     plain_acc = accuracy(plain, x_test, y_test)
     nv_acc = accuracy(nv, x_test, y_test)
@@ -388,13 +389,13 @@ def plot_unit_weights(ax, weights: np.ndarray, boundaries: Sequence[int], title:
     for layer in range(first, last + 1):
         start, stop = boundaries[layer], boundaries[layer + 1]
         name = layer_names[layer] if layer_names is not None else f"layer {layer + 1}"
-        ax.bar(np.arange(start, stop), weights[start:stop], width=1.0, color=colours(layer % colours.N),
-               label=name)
+        ax.vlines(np.arange(start, stop), 0, weights[start:stop], color=colours(layer % colours.N),
+                  linewidth=max(0.6, min(2.0, 300 / max(1, boundaries[last + 1] - boundaries[first]))), label=name)
     ax.axhline(0, color="black", linewidth=0.6)
     ax.set_title(title)
     ax.set_xlabel("unit index (first conv layer → last)")
     ax.set_ylabel("linear classifier weight")
-    ax.legend(fontsize="x-small", ncol=2, loc="best")
+    ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.0, 1.0), title="layer")
     return ax
 
 
@@ -512,3 +513,63 @@ def per_class_channel_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tenso
         sel = y == c
         rows.append({"class": name, **{k: 100 * (p[sel] == c).float().mean().item() for k, p in preds.items()}})
     return pd.DataFrame(rows)
+
+
+def top_weight_layer_shares(weights: np.ndarray, boundaries: Sequence[int], fraction: float = 0.05,
+                            sign: str = "abs") -> np.ndarray:
+    """Share of each layer among the top ``fraction`` of weights of every class (all classes pooled).
+
+    ``weights`` (classes, units); ``sign`` 'pos' ranks the largest weights, 'neg' the most negative,
+    'abs' the largest magnitudes. Returns one share per layer (sums to 1): where a class's strongest
+    units sit (Fig. 3, Fig. 6).
+    """
+    if sign not in ("abs", "pos", "neg"):
+        raise ValueError(f"sign must be 'abs', 'pos' or 'neg', got {sign!r}")
+    weights = np.atleast_2d(weights)
+    boundaries = np.asarray(boundaries)
+    layer_of = np.searchsorted(boundaries, np.arange(weights.shape[1]), side="right") - 1
+    k = max(1, int(round(fraction * weights.shape[1])))
+    key = {"abs": -np.abs(weights), "pos": -weights, "neg": weights}[sign]
+    top = np.argsort(key, axis=1)[:, :k]
+    counts = np.bincount(layer_of[top].ravel(), minlength=len(boundaries) - 1)
+    return counts / counts.sum()
+
+
+def layer_unit_shares(boundaries: Sequence[int]) -> np.ndarray:
+    """Each layer's share of all units: what :func:`top_weight_layer_shares` would be by chance."""
+    widths = np.diff(np.asarray(boundaries))
+    return widths / widths.sum()
+
+
+def plot_class_concepts(ax, positive, negative, title: str):
+    """Fig. 4: top positive (right, red) and negative (left, blue) concepts of one class, in percent."""
+    names = list(positive.concept) + list(negative.concept)
+    values = list(positive.percent) + [-p for p in negative.percent]
+    colours = ["tab:red"] * len(positive) + ["tab:blue"] * len(negative)
+    ax.barh(np.arange(len(names)), values, color=colours)
+    ax.set_yticks(np.arange(len(names)), [f"+ {n}" for n in positive.concept] + [f"− {n}" for n in negative.concept])
+    ax.invert_yaxis()
+    ax.axvline(0, color="black", linewidth=0.6)
+    ax.set_title(title)
+    ax.set_xlabel("% of the class's positive (+) / negative (−) labelled weight")
+    return ax
+
+
+# The paper's Table 1 (validation/test accuracy, %), for side-by-side tables.
+PAPER_TABLE1 = [
+    # network, pooling, dataset, plain accuracy, NeuroView accuracy
+    ("ResNet18", "max", "Places10", 93.7, 93.1), ("ResNet34", "max", "Places10", 92.3, 93.9),
+    ("ResNet50", "max", "Places10", 92.7, 91.9), ("VGG11", "max", "Places10", 92.9, 94.0),
+    ("VGG19", "max", "Places10", 92.9, 92.8), ("AlexNet", "mean", "Places10", 79.6, 89.6),
+    ("VGG11", "mean", "ModelNet40", 92.5, 92.7), ("VGG11", "mean", "ModelNet40 MV", 90.9, 91.6),
+    ("VGG11", "mean", "Texture", 96.8, 99.3), ("AlexNet", "mean", "UrbanSound8k", 73.1, 74.3),
+]
+
+
+def paper_table1():
+    """The paper's Table 1 as a DataFrame with the gap (NeuroView − plain, points)."""
+    import pandas as pd
+
+    frame = pd.DataFrame(PAPER_TABLE1, columns=["network", "pooling", "dataset", "plain_acc", "neuroview_acc"])
+    frame["gap_points"] = (frame.neuroview_acc - frame.plain_acc).round(1)
+    return frame

@@ -16,6 +16,7 @@ the multi-view set.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from dataclasses import dataclass
@@ -46,12 +47,19 @@ def mnist32(n_train: int = 1000, n_test: int = 500, seed: int = 0):
 TEXTURE_CLASSES = ("brick", "grass", "gravel", "stripes", "chequered", "dotted", "zigzag", "blotchy")
 
 
+@functools.lru_cache(maxsize=None)
+def _skimage_texture(name: str) -> np.ndarray:
+    import skimage.data
+
+    image = getattr(skimage.data, name)().astype(np.float32) / 255.0
+    image.setflags(write=False)
+    return image
+
+
 def _texture_patch(name: str, size: int, rng: np.random.Generator) -> np.ndarray:
     """One random size×size patch of a texture class, grayscale in [0, 1]."""
     if name in ("brick", "grass", "gravel"):
-        import skimage.data
-
-        image = getattr(skimage.data, name)().astype(np.float32) / 255.0
+        image = _skimage_texture(name)
         scale = rng.uniform(0.15, 0.3)  # shrink so a small patch still shows several texture elements
         side = int(size / scale)
         r0, c0 = rng.integers(0, image.shape[0] - side), rng.integers(0, image.shape[1] - side)
@@ -543,3 +551,41 @@ def paper_dataset(name: str, root: str | os.PathLike | None = None, size: int = 
     if name not in PAPER_DATA_HINTS:
         raise ValueError(f"unknown paper data set {name!r}; known: {sorted(PAPER_DATA_HINTS)}")
     return image_folder(name, root, size, PAPER_DATA_HINTS[name])
+
+
+def _folder_tensors(dataset, n: int | None, seed: int):
+    """Up to ``n`` images of an ImageFolder (random, seeded) as in-memory tensors."""
+    order = np.random.default_rng(seed).permutation(len(dataset))[: n or len(dataset)]
+    xs, ys = zip(*(dataset[i] for i in order))
+    return torch.stack(xs), torch.tensor(ys)
+
+
+EMBEDDED_DATASETS = ("mnist", "texture", "sound", "scenes")
+
+
+def load_dataset(name: str, n_per_class: int = 100, n_test_per_class: int = 30, seed: int = 0,
+                 root: str | os.PathLike | None = None, size: int = 224):
+    """One data set for Table 1 by name → ``(x_train, y_train, x_test, y_test, class_names)``.
+
+    Embedded (default/smoke): 'mnist', 'texture', 'sound', 'scenes' (generated, ``n_per_class``
+    training and ``n_test_per_class`` test examples per class, 32×32). Paper profile: the names of
+    :data:`PAPER_DATA_HINTS`, read from DATA_ROOT at ``size`` px, at most ``n_per_class`` × classes
+    training images held in memory (no download, no fallback).
+    """
+    if name == "mnist":
+        xtr, ytr, xte, yte = mnist32(10 * n_per_class, 10 * n_test_per_class, seed)
+        return xtr, ytr, xte, yte, [str(i) for i in range(10)]
+    if name == "texture":
+        return texture_set(n_per_class, n_test_per_class, seed=seed)
+    if name == "sound":
+        return sound_spectrograms(n_per_class, n_test_per_class, seed=seed)
+    if name == "scenes":
+        s = colour_scenes(n_per_class, n_test_per_class, n_probe_per_class=1, seed=seed)
+        return s.x_train, s.y_train, s.x_test, s.y_test, s.classes
+    if name in PAPER_DATA_HINTS:
+        train, val = paper_dataset(name, root, size)
+        k = len(train.classes)
+        xtr, ytr = _folder_tensors(train, n_per_class * k, seed)
+        xte, yte = _folder_tensors(val, n_test_per_class * k, seed)
+        return xtr, ytr, xte, yte, list(train.classes)
+    raise ValueError(f"unknown data set {name!r}; embedded: {EMBEDDED_DATASETS}, paper: {sorted(PAPER_DATA_HINTS)}")
