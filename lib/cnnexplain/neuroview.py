@@ -169,16 +169,20 @@ class UnitCodes(nn.Module):
                 parent = self.backbone.get_submodule(parent_name) if parent_name else self.backbone
                 setattr(parent, child, nn.Identity())
 
-    def _run(self, x: torch.Tensor, keep_maps: bool) -> list[torch.Tensor]:
-        """Run the backbone up to its last unit layer; return one code per layer (pooled or maps)."""
+    def _run(self, x: torch.Tensor, keep_maps: bool, raw: bool = False) -> list[torch.Tensor]:
+        """Run the backbone up to its last unit layer; return one code per layer (pooled or maps;
+        with ``raw`` the pre-activation maps themselves)."""
         modules = [self.backbone.get_submodule(n) for n in self.site_names]
         codes: list[torch.Tensor | None] = [None] * len(modules)
         last = len(modules) - 1
 
         def make_hook(i):
             def hook(module, inputs, output):
-                code = soft_vq(output)
-                codes[i] = code if keep_maps else pool_code(code, self.pooling)
+                if raw:
+                    codes[i] = output
+                else:
+                    code = soft_vq(output)
+                    codes[i] = code if keep_maps else pool_code(code, self.pooling)
                 if i == last:
                     raise _StopForward
             return hook
@@ -202,6 +206,12 @@ class UnitCodes(nn.Module):
     def code_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
         """The un-pooled soft-VQ code maps, one (N, C_l, h_l, w_l) tensor per unit layer (for dissection)."""
         return self._run(x, keep_maps=True)
+
+    def pre_activation_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The pre-activation maps of every unit layer (what the sigmoid is applied to). Dissection
+        thresholds these: the sigmoid is monotone, so the top-quantile regions are the same, but
+        saturated codes (exactly 1.0 in float32 above ~17) would make ties at the threshold."""
+        return self._run(x, keep_maps=True, raw=True)
 
     # ---- unit bookkeeping -------------------------------------------------------------------------
     def unit_location(self, unit: int) -> tuple[int, str, int]:
@@ -429,8 +439,9 @@ def dissect(model: NeuroView, images: torch.Tensor, masks: torch.Tensor, concept
             quantile: float = 0.99, min_iou: float = 0.04, batch_size: int = 128):
     """Label every unit of ``model`` with the concept whose mask best overlaps its top activations.
 
-    Each unit's code map is thresholded at its ``quantile`` over the whole probe set (Bau et al. use
-    0.995 on Broden), upsampled bilinearly to the masks' size; the label is the concept of highest IoU,
+    Each unit's map (its pre-activation; the soft-VQ code is a monotone function of it, so the
+    top-quantile region is the same) is thresholded at its ``quantile`` over the whole probe set (Bau
+    et al. use 0.995 on Broden), upsampled bilinearly to the masks' size; the label is the concept of highest IoU,
     or ``None`` when that IoU is below ``min_iou``. Returns a DataFrame: unit, layer, channel, concept, iou.
     """
     import pandas as pd
@@ -440,7 +451,7 @@ def dissect(model: NeuroView, images: torch.Tensor, masks: torch.Tensor, concept
     model.eval()
     per_layer = [[] for _ in model.layers]
     for i in range(0, len(images), batch_size):
-        for layer, code in zip(per_layer, model.units.code_maps(images[i:i + batch_size])):
+        for layer, code in zip(per_layer, model.units.pre_activation_maps(images[i:i + batch_size])):
             layer.append(code)
     per_layer = [torch.cat(chunks) for chunks in per_layer]
     size = masks.shape[2:]
