@@ -196,3 +196,12 @@ def test_stft_spectrogram_puts_a_tone_in_the_right_row():
     row = spec.mean(1).argmax().item()
     expected = round((1 - f / (rate / 2)) * 31)  # rows run from the highest frequency down
     assert abs(row - expected) <= 1
+
+
+def test_channel_drops_on_the_papers_table2():
+    from cnnexplain.neuroview import channel_drops, paper_table2
+
+    drops = channel_drops(paper_table2())
+    # NeuroView aquarium: 91 -> 98, 85, 89, mean drop (−7 + 6 + 2) / 3; plain ballroom: 88 -> 32, 45, 75
+    assert drops.loc["aquarium", "NeuroView VGG11"] == pytest.approx(1 / 3)
+    assert drops.loc["ballroom", "VGG11"] == pytest.approx((56 + 43 + 13) / 3)

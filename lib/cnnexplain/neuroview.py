@@ -584,3 +584,29 @@ def paper_table1():
     frame = pd.DataFrame(PAPER_TABLE1, columns=["network", "pooling", "dataset", "plain_acc", "neuroview_acc"])
     frame["gap_points"] = (frame.neuroview_acc - frame.plain_acc).round(1)
     return frame
+
+
+# The paper's Table 2 (Places10 validation accuracy, %, with one colour channel set to zero).
+PAPER_TABLE2 = [
+    # network, class, none, red, green, blue
+    ("VGG11", "barn", 95, 0, 71, 8), ("VGG11", "aquarium", 88, 84, 18, 71), ("VGG11", "ballroom", 88, 32, 45, 75),
+    ("VGG11", "baseball_field", 95, 0, 30, 0), ("VGG11", "badlands", 95, 0, 0, 20),
+    ("NeuroView VGG11", "barn", 94, 63, 17, 77), ("NeuroView VGG11", "aquarium", 91, 98, 85, 89),
+    ("NeuroView VGG11", "ballroom", 88, 74, 87, 89), ("NeuroView VGG11", "baseball_field", 98, 64, 0, 53),
+    ("NeuroView VGG11", "badlands", 90, 25, 1, 57),
+]
+
+
+def channel_drops(table):
+    """Mean accuracy drop (points) over the R, G and B zeroings, per (network, class) of a Table-2-shaped
+    DataFrame with columns network, class, None, Red, Green, Blue. Returns a class × network DataFrame."""
+    frame = table.copy()
+    frame["drop"] = frame["None"] - frame[["Red", "Green", "Blue"]].mean(axis=1)
+    return frame.pivot(index="class", columns="network", values="drop")
+
+
+def paper_table2():
+    """The paper's Table 2 as a DataFrame (same columns as :func:`per_class_channel_accuracy` plus network)."""
+    import pandas as pd
+
+    return pd.DataFrame(PAPER_TABLE2, columns=["network", "class", "None", "Red", "Green", "Blue"])
