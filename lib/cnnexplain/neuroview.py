@@ -342,26 +342,28 @@ def train_plain_and_neuroview(make_backbone: Callable[[], nn.Module], x_train, y
                               neuroview_lr: float | None = None, device=None) -> dict:
     """Train the plain network and its NeuroView variant from scratch with the same epochs, batch size,
     optimiser and seed (both trunks start from the same initialisation); return both models, their test
-    accuracies, the gap (NeuroView − plain, in points) and training seconds (Table 1)."""
+    accuracies, the gap (NeuroView − plain, in points), training seconds and last-epoch training
+    accuracies (to tell an unconverged network from a worse one) (Table 1)."""
     from cnnexplain.seeding import seed_everything
     from cnnexplain.train import accuracy, fit
 
     seed_everything(seed)
     plain = make_backbone()
     started = time.perf_counter()
-    fit(plain, x_train, y_train, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, progress=progress,
-        device=device)
+    plain_history = fit(plain, x_train, y_train, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
+                        progress=progress, device=device)
     plain_s = time.perf_counter() - started
     seed_everything(seed)
     nv = NeuroView(make_backbone(), num_classes, tuple(x_train.shape[1:]), pooling=pooling, site=site)
     started = time.perf_counter()
-    fit(nv, x_train, y_train, epochs=epochs, batch_size=batch_size, lr=neuroview_lr or lr, seed=seed,
-        progress=progress, device=device)
+    nv_history = fit(nv, x_train, y_train, epochs=epochs, batch_size=batch_size, lr=neuroview_lr or lr, seed=seed,
+                     progress=progress, device=device)
     nv_s = time.perf_counter() - started
     plain_acc = accuracy(plain, x_test, y_test)
     nv_acc = accuracy(nv, x_test, y_test)
     return {"plain": plain, "neuroview": nv, "plain_acc": plain_acc, "neuroview_acc": nv_acc,
-            "gap_points": 100 * (nv_acc - plain_acc), "plain_train_s": plain_s, "neuroview_train_s": nv_s}
+            "gap_points": 100 * (nv_acc - plain_acc), "plain_train_s": plain_s, "neuroview_train_s": nv_s,
+            "plain_train_acc": plain_history.accuracy[-1], "neuroview_train_acc": nv_history.accuracy[-1]}
 
 
 # ---- reading the weights --------------------------------------------------------------------------------
