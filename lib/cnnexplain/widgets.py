@@ -3,14 +3,19 @@
 Every notebook saves its figures with static calls first; a widget only lets a reader explore around
 them (a layer, a class, a texture dose). Headless runs (the batch runner sets ``CNNEXPLAIN_HEADLESS=1``
 for its kernels) render the plot once from the controls' default values.
+
+Figures are shown with the kernel's default (inline) matplotlib backend: each redraw displays the new
+figure as a PNG inside an ``ipywidgets.Output`` and closes it, so figures never pile up in pyplot.
 """
 
 from __future__ import annotations
 
+import inspect
 import os
 from typing import Any, Callable
 
 import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
 
 HEADLESS_ENV = "CNNEXPLAIN_HEADLESS"
 
@@ -26,37 +31,106 @@ def _as_widget(name: str, control: Any):
     if isinstance(control, w.ValueWidget):
         return control
     if isinstance(control, range):
-        return w.IntSlider(value=control.start, min=control.start, max=control.stop - 1, step=control.step,
+        if len(control) == 0:
+            raise ValueError(f"control {name!r} is an empty range ({control}): give at least one value")
+        return w.IntSlider(value=control[0], min=control[0], max=control[-1], step=abs(control.step),
                            description=name, continuous_update=False)
-    if isinstance(control, (list, tuple)) and control:
+    if isinstance(control, (list, tuple)):
+        if not control:
+            raise ValueError(f"control {name!r} is an empty list: a dropdown needs at least one option")
         return w.Dropdown(options=list(control), value=list(control)[0], description=name)
-    raise TypeError(f"control {name!r} must be an ipywidgets widget, a range (slider) or a non-empty "
-                    f"list (dropdown); got {type(control).__name__}")
+    raise TypeError(f"control {name!r} must be an ipywidgets widget (e.g. FloatSlider), a range (integer "
+                    f"slider) or a non-empty list (dropdown); got {type(control).__name__}: {control!r}")
+
+
+def _check_signature(plot: Callable[..., Any], names) -> None:
+    if not callable(plot):
+        raise TypeError(f"explore() needs a plotting function first; got {type(plot).__name__}")
+    try:
+        signature = inspect.signature(plot)
+    except (TypeError, ValueError):  # builtins without a signature: let the call itself complain
+        return
+    try:
+        signature.bind(**{name: None for name in names})
+    except TypeError as error:
+        raise TypeError(f"explore(): {getattr(plot, '__name__', plot)!r} cannot be called with the controls "
+                        f"{sorted(names)}: {error}. Name each control after a parameter of the plotting "
+                        f"function.") from None
+
+
+def _draw(plot: Callable[..., Any], values: dict) -> list[Figure]:
+    """Call ``plot(**values)`` and return the figures it drew (new pyplot figures, or the one it returned)."""
+    before = set(plt.get_fignums())
+    result = plot(**values)
+    figures = [plt.figure(number) for number in plt.get_fignums() if number not in before]
+    if isinstance(result, Figure) and result not in figures:
+        figures.append(result)
+    if not figures:
+        raise ValueError(f"{getattr(plot, '__name__', plot)!r} drew no matplotlib figure: it should create "
+                         f"one (plt.subplots) and preferably return it")
+    return figures
+
+
+def _display_once(obj: Any) -> None:
+    """Display ``obj`` now, and swallow IPython's automatic re-display when it is also the cell's result.
+
+    ``explore(...)`` is usually a cell's last expression; without this the figure (headless) or the
+    widget (live) would appear twice. Displays in later cells work as usual.
+    """
+    from IPython import get_ipython
+    from IPython.display import display
+
+    display(obj)
+    shell = get_ipython()
+    if shell is None:
+        return
+    cell = shell.execution_count
+
+    def _ipython_display_():
+        del obj._ipython_display_  # one shot: from now on the object displays normally
+        if shell.execution_count != cell:
+            display(obj)
+
+    obj._ipython_display_ = _ipython_display_
 
 
 def explore(plot: Callable[..., Any], **controls: Any):
-    """Bind ``controls`` (name → widget, ``range`` for a slider, list for a dropdown) to ``plot``.
+    """Bind ``controls`` (name → widget, ``range`` for an integer slider, list for a dropdown) to ``plot``.
 
-    ``plot(**values)`` draws a matplotlib figure. Live (JupyterLab): shows the controls and redraws on
-    every change; returns the widget box. Headless: draws once with the controls' current values,
-    shows it, and returns the figure.
+    ``plot(**values)`` draws a matplotlib figure (and should return it); each control is named after
+    one of its parameters. ``explore`` shows its output itself, wherever it stands in a cell.
+
+    Live (JupyterLab): shows the controls above the figure and redraws on every change; returns the
+    ``ipywidgets.VBox``. Headless (``CNNEXPLAIN_HEADLESS=1``, the batch runner): draws once with the
+    controls' default values, shows it, and returns the figure (closed in pyplot, so it is not shown
+    twice and does not leak).
     """
+    if not controls:
+        raise ValueError("explore() needs at least one control, e.g. explore(plot, index=range(10))")
+    _check_signature(plot, controls)
     widgets = {name: _as_widget(name, control) for name, control in controls.items()}
-    if not widgets:
-        raise ValueError("explore() needs at least one control")
+
     if is_headless():
-        fig = plot(**{name: widget.value for name, widget in widgets.items()})
-        plt.show()
-        return fig
+        figures = _draw(plot, {name: widget.value for name, widget in widgets.items()})
+        for fig in figures:
+            plt.close(fig)
+        if len(figures) > 1:
+            for fig in figures:
+                _display_once(fig)
+            return figures
+        _display_once(figures[0])
+        return figures[0]
 
     import ipywidgets as w
     from IPython.display import display
 
     def redraw(**values):
-        plot(**values)
-        plt.show()
+        for fig in _draw(plot, values):
+            display(fig)
+            plt.close(fig)
 
     output = w.interactive_output(redraw, widgets)
     box = w.VBox([w.HBox(list(widgets.values())), output])
-    display(box)
+    box.add_class("cnnexplain-explore")
+    _display_once(box)
     return box
