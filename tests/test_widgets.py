@@ -81,6 +81,14 @@ def test_headless_accepts_a_plot_that_returns_nothing(headless):
     assert isinstance(fig, Figure) and fig.axes[0].get_title() == "drawn 2"
 
 
+def _shown_png(box) -> bytes:
+    images = box.children[2].children
+    assert len(images) == 1 and isinstance(images[0], ipywidgets.Image)
+    png = bytes(images[0].value)
+    assert png.startswith(b"\x89PNG"), "the Image widget should hold a PNG"
+    return png
+
+
 def test_live_returns_a_box_whose_controls_drive_redraws(live):
     plot = RecordingPlot()
     box = explore(plot, index=range(0, 50), colour=["red", "blue"])
@@ -89,17 +97,45 @@ def test_live_returns_a_box_whose_controls_drive_redraws(live):
     assert isinstance(controls["index"], ipywidgets.IntSlider)
     assert (controls["index"].min, controls["index"].max) == (0, 49)
     assert isinstance(controls["colour"], ipywidgets.Dropdown)
-    assert isinstance(box.children[1], ipywidgets.Output)
     assert plot.calls == [{"index": 0, "colour": "red"}], "the first figure is drawn at once"
+    first = _shown_png(box)
 
     controls["index"].value = 17
     assert plot.calls[-1] == {"index": 17, "colour": "red"}
+    after_slider = _shown_png(box)
+    assert after_slider != first, "moving the slider must change the picture"
     controls["colour"].value = "blue"
     assert plot.calls[-1] == {"index": 17, "colour": "blue"}
+    assert _shown_png(box) != after_slider
     for value in range(20, 25):
         controls["index"].value = value
     assert [c["index"] for c in plot.calls] == [0, 17, 17, 20, 21, 22, 23, 24]
+    assert box.children[1].value == "", "no error shown"
     assert plt.get_fignums() == [], "every redraw must close its figure (no pile-up in pyplot)"
+
+
+def test_live_shows_an_error_of_a_later_value_and_recovers(live):
+    def fragile(index=0):
+        if index == 3:
+            raise ZeroDivisionError("no digit 3 here")
+        return RecordingPlot()(index=index)
+
+    box = explore(fragile, index=range(5))
+    slider = box.children[0].children[0]
+    slider.value = 3
+    assert "ZeroDivisionError: no digit 3 here" in box.children[1].value
+    assert "fragile(index=3) failed" in box.children[1].value
+    assert box.children[2].children == ()
+    slider.value = 4
+    assert box.children[1].value == "" and _shown_png(box)
+
+
+def test_live_fails_the_cell_when_the_defaults_fail(live):
+    def broken(index=0):
+        raise RuntimeError("broken at the default")
+
+    with pytest.raises(RuntimeError, match="broken at the default"):
+        explore(broken, index=range(3))
 
 
 def test_live_keeps_a_passed_widget(live):
@@ -148,8 +184,8 @@ def test_a_plot_that_draws_nothing_is_reported(headless):
 
 @pytest.mark.slow
 def test_in_a_real_kernel_each_call_shows_exactly_one_output(tmp_path, monkeypatch):
-    """explore() as a cell's last expression must not be shown twice (display + execute_result), the live
-    Output widget must receive the redrawn PNG, and no figure may stay open in the kernel."""
+    """explore() as a cell's last expression must not be shown twice (display + execute_result), moving
+    the slider must change the PNG in the Image widget, and no figure may stay open in the kernel."""
     from nbclient import NotebookClient
 
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT / "lib"),
@@ -160,7 +196,8 @@ def test_in_a_real_kernel_each_call_shows_exactly_one_output(tmp_path, monkeypat
         "def plot(index=0):\n    fig, ax = plt.subplots()\n    ax.plot([0, index])\n    return fig",
         "os.environ['CNNEXPLAIN_HEADLESS'] = '1'\nexplore(plot, index=range(3))",
         "os.environ['CNNEXPLAIN_HEADLESS'] = '0'\nbox = explore(plot, index=range(3))\nbox",
-        "box.children[0].children[0].value = 2\nlen(plt.get_fignums())",
+        "before = bytes(box.children[2].children[0].value)\nbox.children[0].children[0].value = 2\n"
+        "(before != bytes(box.children[2].children[0].value), len(plt.get_fignums()))",
         "box",
     ]
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
@@ -174,11 +211,5 @@ def test_in_a_real_kernel_each_call_shows_exactly_one_output(tmp_path, monkeypat
 
     assert kinds(nb.cells[1]) == [("display_data", True, False)], "headless: exactly one static figure"
     assert kinds(nb.cells[2]) == [("display_data", False, True)], "live: exactly one widget view"
-    assert nb.cells[3].outputs[0].data["text/plain"] == "0", "figures left open in the kernel"
+    assert nb.cells[3].outputs[0].data["text/plain"] == "(True, 0)", "no redraw, or figures left open"
     assert kinds(nb.cells[4]) == [("execute_result", False, True)], "a later cell can show the box again"
-
-    states = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
-    output_models = [m["state"] for m in states.values() if m["model_name"] == "OutputModel"]
-    assert len(output_models) == 1
-    shown = output_models[0]["outputs"]
-    assert len(shown) == 1 and "image/png" in shown[0]["data"], "the Output widget should hold one PNG"

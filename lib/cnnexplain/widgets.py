@@ -4,14 +4,21 @@ Every notebook saves its figures with static calls first; a widget only lets a r
 them (a layer, a class, a texture dose). Headless runs (the batch runner sets ``CNNEXPLAIN_HEADLESS=1``
 for its kernels) render the plot once from the controls' default values.
 
-Figures are shown with the kernel's default (inline) matplotlib backend: each redraw displays the new
-figure as a PNG inside an ``ipywidgets.Output`` and closes it, so figures never pile up in pyplot.
+Live, each redraw renders the plot's figure to PNG bytes, puts them into an ``ipywidgets.Image`` and
+closes the figure, so nothing piles up in pyplot. Unlike ``interactive_output`` (``display()`` captured
+by an ``Output`` widget from a widget callback, which the frontend routes by message hooks), the picture
+is plain widget state: no flicker from clearing, and a test can check in-process that moving a control
+changes the PNG. An exception of the plot function for a later value is shown as a traceback between
+the controls and the figure; one for the default values fails the cell, as the headless run would.
 """
 
 from __future__ import annotations
 
+import html
 import inspect
+import io
 import os
+import traceback
 from typing import Any, Callable
 
 import matplotlib.pyplot as plt
@@ -101,9 +108,9 @@ def explore(plot: Callable[..., Any], **controls: Any):
     one of its parameters. ``explore`` shows its output itself, wherever it stands in a cell.
 
     Live (JupyterLab): shows the controls above the figure and redraws on every change; returns the
-    ``ipywidgets.VBox``. Headless (``CNNEXPLAIN_HEADLESS=1``, the batch runner): draws once with the
-    controls' default values, shows it, and returns the figure (closed in pyplot, so it is not shown
-    twice and does not leak).
+    ``ipywidgets.VBox([HBox(controls), HTML(error), VBox(one Image per figure)])``. Headless
+    (``CNNEXPLAIN_HEADLESS=1``, the batch runner): draws once with the controls' default values, shows
+    it, and returns the figure (closed in pyplot, so it is not shown twice and does not leak).
     """
     if not controls:
         raise ValueError("explore() needs at least one control, e.g. explore(plot, index=range(10))")
@@ -122,15 +129,47 @@ def explore(plot: Callable[..., Any], **controls: Any):
         return figures[0]
 
     import ipywidgets as w
-    from IPython.display import display
 
-    def redraw(**values):
-        for fig in _draw(plot, values):
-            display(fig)
+    figures_box = w.VBox(layout=w.Layout(width="100%"))
+    error = w.HTML()
+    error.add_class("cnnexplain-explore-error")
+
+    def redraw(change=None):
+        values = {name: widget.value for name, widget in widgets.items()}
+        try:
+            figures = _draw(plot, values)
+        except Exception:
+            if change is None:  # the defaults fail: fail the cell, as the headless run would
+                raise
+            # A later value fails: show why under the controls; the reader can move on to other values.
+            error.value = ("<pre style='color:#b00020; white-space:pre-wrap'>" + html.escape(
+                f"explore: {getattr(plot, '__name__', 'plot')}({_format(values)}) failed\n" +
+                traceback.format_exc()) + "</pre>")
+            figures_box.children = ()
+            return
+        error.value = ""
+        images = list(figures_box.children)
+        while len(images) < len(figures):
+            images.append(w.Image(format="png", layout=w.Layout(width="auto", max_width="100%")))
+        for image, fig in zip(images, figures):
+            image.value = _png(fig)
             plt.close(fig)
+        figures_box.children = tuple(images[:len(figures)])
 
-    output = w.interactive_output(redraw, widgets)
-    box = w.VBox([w.HBox(list(widgets.values())), output])
+    for widget in widgets.values():
+        widget.observe(redraw, names="value")
+    redraw()
+    box = w.VBox([w.HBox(list(widgets.values())), error, figures_box])
     box.add_class("cnnexplain-explore")
     _display_once(box)
     return box
+
+
+def _png(fig: Figure) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def _format(values: dict) -> str:
+    return ", ".join(f"{name}={value!r}" for name, value in values.items())
