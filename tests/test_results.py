@@ -89,3 +89,13 @@ def test_paper_mnist_missing_stops_with_instructions(tmp_path):
 
     with pytest.raises(DataUnavailableError, match="DATA_ROOT"):
         data.mnist(tmp_path)
+
+
+def test_progress_is_silent_when_headless(monkeypatch):
+    from cnnexplain.progress import progress
+
+    monkeypatch.setenv("CNNEXPLAIN_HEADLESS", "1")
+    assert progress(range(3)).disable
+    monkeypatch.setenv("CNNEXPLAIN_HEADLESS", "0")
+    bar = progress(range(3))
+    assert not bar.disable and list(bar) == [0, 1, 2]
