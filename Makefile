@@ -31,7 +31,7 @@ test: $(STAMP)
 	$(PY) -m pytest -n 2 --timeout 900 $(PYTEST_ARGS)
 
 unit: $(STAMP)
-	$(PY) -m pytest -n 2 -m "not notebook" $(PYTEST_ARGS)
+	$(PY) -m pytest -n 2 -m "not notebook and not browser" $(PYTEST_ARGS)
 
 reproduce: $(STAMP)
 	$(PY) -m cnnexplain.reproduce --profile $(PROFILE) $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS))
