@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from cnnexplain.data import loader
+from cnnexplain.progress import progress as progress_bar
 
 
 @dataclass
@@ -38,7 +38,7 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int = 5, bat
     loss_fn = nn.CrossEntropyLoss()
     history = History()
     batches = loader(x, y, batch_size, shuffle=True, seed=seed)
-    for epoch in tqdm(range(epochs), desc="epochs", disable=not progress, leave=False):
+    for epoch in progress_bar(range(epochs), desc="epochs", disable=not progress):
         total, correct, loss_sum = 0, 0, 0.0
         for xb, yb in batches:
             xb, yb = xb.to(device), yb.to(device)

@@ -1,0 +1,46 @@
+# The two commands of the README. Both create the project's own virtual environment (.venv) and
+# install the pinned requirements first; nothing else needs to be installed by hand.
+#   make test        unit tests + every notebook in the smoke profile (what CI runs)
+#   make reproduce   every notebook in the default profile -> results/REPORT.md
+# Options: PROFILE=smoke|default|paper  NOTEBOOKS="00_tour 10_..."  PYTHON=python3.11
+#          TORCH_PIP_ARGS="--index-url https://download.pytorch.org/whl/cpu"  (where pip would pick a CUDA torch)
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+TORCH_PIN := $(shell grep -E '^torch==' requirements.txt)
+TORCH_PIP_ARGS ?=
+PROFILE ?= default
+NOTEBOOKS ?=
+PYTEST_ARGS ?=
+
+.PHONY: install test unit reproduce lab clean-results clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	# torch first, with its pin, so that no later step can resolve a (multi-GB) CUDA build instead.
+	$(PY) -m pip install --quiet $(TORCH_PIN) $(TORCH_PIP_ARGS)
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -n 2 --timeout 900 $(PYTEST_ARGS)
+
+unit: $(STAMP)
+	$(PY) -m pytest -n 2 -m "not notebook" $(PYTEST_ARGS)
+
+reproduce: $(STAMP)
+	$(PY) -m cnnexplain.reproduce --profile $(PROFILE) $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS))
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab notebooks/
+
+clean-results:
+	find results -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +
+
+clean: clean-results
+	rm -rf $(VENV)

@@ -1,0 +1,40 @@
+"""Every committed notebook: no outputs, a parameters cell defining PROFILE and SEED, and a clean run in
+the smoke profile through the batch runner (what CI guarantees)."""
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from cnnexplain import reproduce
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+def test_there_are_notebooks():
+    assert any(nb.stem == "00_tour" for nb in NOTEBOOKS)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_committed_notebook_is_clean(path):
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert not any(c.get("outputs") for c in code), f"{path.name} has outputs: clear them before committing"
+    assert not any(c.get("execution_count") for c in code), f"{path.name} has execution counts"
+    tagged = [c for c in code if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1, f"{path.name} needs exactly one cell tagged 'parameters'"
+    assert "PROFILE" in tagged[0].source and "SEED" in tagged[0].source
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_runs_in_smoke_profile(path, tmp_path, capsys):
+    code = reproduce.main(["--profile", "smoke", "--notebooks", path.stem, "--results-dir", str(tmp_path)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.out + captured.err
+    run = json.loads((tmp_path / path.stem / "run.json").read_text())
+    assert run["status"] == "ok" and run["profile"] == "smoke"
+    produced = list((tmp_path / path.stem).glob("*.png")) + list((tmp_path / path.stem).glob("*.csv"))
+    assert produced, f"{path.stem} produced no figure or table"
