@@ -593,6 +593,9 @@ def activation_maximization(model, images, target, layer: nn.Module | None = Non
                 act = store["a"]
                 act = act.flatten(2).mean(2) if act.dim() > 2 else act
                 objective = act.gather(1, units[:, None]).squeeze(1)
+            if not objective.requires_grad:
+                raise RuntimeError("activation maximization needs gradients of the model's output w.r.t. its input; "
+                                   "this model gives none (a black box)")
             loss = -objective.sum() + l2 * ((x - centre) ** 2).sum()
             opt.zero_grad(set_to_none=True)
             loss.backward()

@@ -21,23 +21,30 @@ from torch import nn
 from cnnexplain.attribution import check_images, explain, resolve_target
 
 
-def time_per_explanation(model: nn.Module, images: torch.Tensor, target, method: str, repeats: int = 1,
-                         warmup: bool = True, **options) -> float:
-    """Wall-clock seconds per image of ``explain(model, images, target, method, **options)``.
-
-    The best of ``repeats`` runs over the whole batch, divided by the batch size; one warm-up call on the
-    first image first (imports, allocator) when ``warmup``. Training (L2X) is NOT included: pass the
-    trained ``explainer=`` and time :func:`cnnexplain.attribution.train_l2x` separately."""
+def timed_explain(model: nn.Module, images: torch.Tensor, target, method: str, warmup: bool = True,
+                  **options) -> tuple[torch.Tensor, float]:
+    """``(attributions, seconds per image)`` of one ``explain`` call over the whole batch, after a warm-up
+    call on the first image (imports, allocator, JIT) when ``warmup``."""
     images = check_images(images)
     target = resolve_target(model, images, target)
     if warmup:
         explain(model, images[:1], target[:1], method, **options)
+    start = time.perf_counter()
+    attributions = explain(model, images, target, method, **options)
+    return attributions, (time.perf_counter() - start) / len(images)
+
+
+def time_per_explanation(model: nn.Module, images: torch.Tensor, target, method: str, repeats: int = 1,
+                         warmup: bool = True, **options) -> float:
+    """Wall-clock seconds per image of ``explain(model, images, target, method, **options)``: the best of
+    ``repeats`` timed calls over the whole batch, after one warm-up call on the first image.
+
+    Training (L2X) is NOT included: pass the trained ``explainer=`` and time
+    :func:`cnnexplain.attribution.train_l2x` separately."""
     best = float("inf")
-    for _ in range(max(1, repeats)):
-        start = time.perf_counter()
-        explain(model, images, target, method, **options)
-        best = min(best, time.perf_counter() - start)
-    return best / len(images)
+    for i in range(max(1, repeats)):
+        best = min(best, timed_explain(model, images, target, method, warmup=warmup and i == 0, **options)[1])
+    return best
 
 
 @torch.no_grad()

@@ -56,6 +56,10 @@ class GAPCNN(nn.Module):
         self.gap = nn.AdaptiveAvgPool2d(1)
         self.flatten = nn.Flatten()
         self.fc = nn.Linear(4 * width, num_classes)
+        for module in self.features:
+            if isinstance(module, nn.Conv2d):  # He initialisation: with torch's default the GAP net stalls at chance
+                nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+                nn.init.zeros_(module.bias)
 
     def forward(self, x):
         return self.fc(self.flatten(self.gap(self.features(x))))
