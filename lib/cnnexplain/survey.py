@@ -153,7 +153,7 @@ class Measurements:
 
 
 def measure_methods(model: nn.Module, images: torch.Tensor, target, methods, options: dict[str, dict],
-                    l2x_train_images: torch.Tensor, steps: int = 28, sanity: bool = True,
+                    l2x_train_images: torch.Tensor, steps: int = 28, sanity=True,
                     black_box_images: int = 1) -> Measurements:
     """Measure every method on ``images`` (the survey's Table 1 columns plus ours).
 
@@ -201,7 +201,7 @@ def measure_methods(model: nn.Module, images: torch.Tensor, target, methods, opt
             row["insertion_auc"] = float(metrics.curve_auc(f, ic).mean())
             measured.deletion[method] = (f, dc.mean(0))
             measured.insertion[method] = (f, ic.mean(0))
-            if sanity:
+            if sanity is True or (not isinstance(sanity, bool) and method in sanity):
                 s = metrics.sanity_check(model, images, target, method, **training_opts)
                 measured.sanity[method] = s
                 row["sanity_top_layer"] = float(s["spearman_mean"].iloc[1])
@@ -299,7 +299,7 @@ def show_explanation(ax, result, title: str = "", image=None):
         limit = float(heat.abs().max()) or 1.0
         ax.imshow(heat, cmap=SIGNED_CMAP, vmin=-limit, vmax=limit)
     if title:
-        ax.set_title(title, fontsize="small")
+        ax.set_title(title.replace(" (", "\n("), fontsize=7)
 
 
 def gallery_figure(images, results: dict, row_titles=None, suptitle: str = "", display=None, size: float = 1.3):
