@@ -225,3 +225,13 @@ def test_prepare_model_switches_off_inplace_relus():
     net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(inplace=True))
     A.prepare_model(net)
     assert not net[1].inplace
+
+
+def test_influential_scores_plug_in_when_issue_9_module_is_present():
+    try:
+        import cnnexplain.influential  # noqa: F401
+    except ImportError:
+        assert "influential_scores" not in A.METHODS
+        return
+    info = A.METHODS["influential_scores"]
+    assert info.needs_internals and not info.needs_training

@@ -651,7 +651,24 @@ register("activation_maximization", activation_maximization, label="Activation m
          reference="Erhan et al. 2009 [12]; Simonyan et al. 2013 [35]",
          survey_section="3.2 Neural units; 3.3 activation-based", output="synthesis")
 
-# Jung et al.'s influential scores plug in here once cnnexplain.influential (issue 9) is on main:
-# register("influential_scores", <fn(model, images, target, **options)>, label="Influential scores",
-#          family="propagation", needs_training=False, needs_internals=True, library="cnnexplain",
-#          reference="Jung et al.", survey_section="3.2 Hierarchical analysis")
+
+
+def _register_influential_scores():
+    """Jung et al.'s influential scores (issue 9's ``cnnexplain.influential``), registered when present."""
+    try:
+        from cnnexplain import influential
+    except ImportError:  # not merged yet: the registry simply lacks the method
+        return None
+
+    def influential_input_scores(model, images, target):
+        """Jung et al.'s input scores: the column J^(input, output)[:, target] of the influential matrix
+        (product of the layers' influential matrices/tensors), per image and its target class."""
+        scores = influential.influential_scores(model, images, source=0, target="output", nodes=target[:, None])
+        return scores[:, 0]
+
+    return register("influential_scores", influential_input_scores, label="Influential scores (Jung et al.)",
+                    family="propagation", needs_training=False, needs_internals=True, library="cnnexplain",
+                    reference="Jung, Shin & Kwon (influential scores)", survey_section="3.2 Hierarchical analysis")
+
+
+_register_influential_scores()
