@@ -164,11 +164,11 @@ def test_l2x_requires_training_and_reports_fidelity(gap_net, images):
 def test_activation_maximization_raises_the_class_score_and_the_unit(gap_net):
     x = torch.rand(1, 1, 16, 16)
     start = A.activation_maximization(gap_net, x, torch.tensor([2]), steps=0)
-    end = A.activation_maximization(gap_net, x, torch.tensor([2]), steps=40, lr=0.1)
+    end = A.activation_maximization(gap_net, x, torch.tensor([2]), steps=20, lr=0.1)
     with torch.no_grad():
         assert gap_net(end)[0, 2] > gap_net(start)[0, 2]
     layer = gap_net.features[3]  # the second conv's ReLU
-    unit = A.explain(gap_net, x, 0, "activation_maximization", layer=layer, unit=5, steps=40, lr=0.1)
+    unit = A.explain(gap_net, x, 0, "activation_maximization", layer=layer, unit=5, steps=20, lr=0.1)
     with torch.no_grad():
         assert gap_net.features[:4](unit)[0, 5].mean() > gap_net.features[:4](start)[0, 5].mean()
     with pytest.raises(ValueError, match="unit"):

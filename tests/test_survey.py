@@ -41,15 +41,18 @@ def test_measure_methods_on_a_tiny_net():
     x = torch.rand(2, 1, 16, 16)
     options = survey.method_options(16, fast=True)
     options["integrated_gradients"] = dict(n_steps=64)
+    options["l2x"] = dict(patch=4, k=4, epochs=1)
     methods = ["saliency", "integrated_gradients", "occlusion", "l2x", "activation_maximization"]
-    m = survey.measure_methods(net, x, None, methods, options, l2x_train_images=torch.rand(16, 1, 16, 16), steps=4)
+    m = survey.measure_methods(net, x, None, methods, options, l2x_train_images=torch.rand(16, 1, 16, 16), steps=4,
+                               sanity=["saliency", "occlusion"])
     t = m.table.set_index("method")
     assert t.loc["integrated_gradients", "completeness_error"] < 0.05
     assert not t.loc["saliency", "runs_on_black_box"] and t.loc["occlusion", "runs_on_black_box"]
     assert t.loc["l2x", "runs_on_black_box"] and t.loc["l2x", "training_s"] > 0
     assert not t.loc["activation_maximization", "runs_on_black_box"]
     assert t.loc["saliency", "time_vs_saliency"] == 1.0
-    assert set(m.sanity) == {"saliency", "integrated_gradients", "occlusion", "l2x"}
+    assert set(m.sanity) == {"saliency", "occlusion"}
+    assert "sanity_all_layers" not in t or pd.isna(t.loc["l2x", "sanity_all_layers"])
     assert m.deletion["saliency"][1].shape == (5,)
 
 

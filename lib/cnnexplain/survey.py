@@ -121,10 +121,10 @@ def method_options(image_size: int, fast: bool = False, value_range=(0.0, 1.0)) 
         "integrated_gradients": dict(n_steps=16 if fast else 32),
         "smoothgrad": dict(n_samples=8 if fast else 16),
         "occlusion": dict(window=patch, stride=max(1, patch // 2)),
-        "lime": dict(n_samples=100 if fast else 300, patch=patch),
-        "kernel_shap": dict(n_samples=100 if fast else 300, patch=patch),
-        "partition_shap": dict(max_evals=200 if fast else 500),
-        "l2x": dict(patch=patch, k=8, epochs=1 if fast else 4),
+        "lime": dict(n_samples=100 if fast else 200, patch=patch),
+        "kernel_shap": dict(n_samples=100 if fast else 200, patch=patch),
+        "partition_shap": dict(max_evals=200 if fast else 300),
+        "l2x": dict(patch=patch, k=8, epochs=1 if fast else 3),
         "activation_maximization": dict(steps=16 if fast else 64, value_range=value_range),
     }
 
