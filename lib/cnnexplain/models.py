@@ -213,3 +213,36 @@ class VGG16Small(nn.Module):
     def layers(self) -> dict[str, nn.Module]:
         """The 16 parametrised layers by name, in forward order."""
         return dict(zip(self.layer_names, self.conv_layers() + self.linear_layers()))
+
+
+# --- issue 7 (survey methods): a CNN with global average pooling, the architecture CAM needs -------------
+
+
+class GAPCNN(nn.Module):
+    """Conv blocks → global average pooling → ONE linear layer: the architecture of Zhou et al. 2016 (CAM).
+
+    For ``in_channels × H × W`` inputs (H, W divisible by 4): conv(w) → pool → conv(2w) → pool → conv(4w)
+    → GAP → fc(classes). Because the class score is ``fc(mean over space of features(x))``, the class
+    activation map ``Σ_k w_ck A_k(x, y)`` is exact (``cnnexplain.attribution.class_activation_map``
+    checks this). The parts are named ``features`` (ending in the last ReLU), ``gap`` and ``fc``.
+    """
+
+    def __init__(self, in_channels: int = 1, num_classes: int = 10, width: int = 16):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(in_channels, width, 3, padding=1), nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(2 * width, 4 * width, 3, padding=1), nn.ReLU(),
+        )
+        self.gap = nn.AdaptiveAvgPool2d(1)
+        self.flatten = nn.Flatten()
+        self.fc = nn.Linear(4 * width, num_classes)
+        for module in self.features:
+            if isinstance(module, nn.Conv2d):  # He initialisation: with torch's default the GAP net stalls at chance
+                nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+                nn.init.zeros_(module.bias)
+
+    def forward(self, x):
+        return self.fc(self.flatten(self.gap(self.features(x))))

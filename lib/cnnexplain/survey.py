@@ -1,0 +1,378 @@
+"""Zhang et al. 2019 (the survey) as data and measurements: its Fig. 1 taxonomy, its Table 1 labels, and
+the measured version of Table 1 built from :mod:`cnnexplain.attribution` and :mod:`cnnexplain.metrics`.
+
+Kept here (not in the notebooks) because notebooks 40–42 share it and because the rules that turn a
+measurement into a Table 1 label (``High``/``Low`` efficiency, locally additive or not) deserve tests.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from cnnexplain import attribution as attr
+from cnnexplain import metrics
+from cnnexplain.progress import progress
+
+# --------------------------------------------------------------------------------- the survey's Table 1
+
+#: Table 1 of the survey ("Feature importance methods comparison", adapted from Chen et al. 2018), verbatim.
+SURVEY_TABLE1 = pd.DataFrame([
+    ("LIME", "No", "Low", "Yes", "Yes"),
+    ("DeepLIFT", "No", "High", "Yes", "No"),
+    ("LRP", "No", "High", "Yes", "No"),
+    ("SHAP", "No", "Low", "Yes", "Yes"),
+    ("Integrated gradient", "No", "High", "No", "Yes"),
+    ("L2X", "Yes", "High", "No", "Yes"),
+], columns=["survey_method", "train", "efficiency", "locality", "model_agnostic"])
+
+#: Which of our methods stands for each row of the survey's Table 1.
+SURVEY_ROWS = {
+    "LIME": ["lime"],
+    "DeepLIFT": ["deeplift"],
+    "LRP": ["lrp"],
+    "SHAP": ["kernel_shap", "partition_shap"],
+    "Integrated gradient": ["integrated_gradients"],
+    "L2X": ["l2x"],
+}
+
+#: How a measurement becomes a Table 1 label (stated in the notebook next to the table).
+EFFICIENCY_HIGH_MAX_RATIO = 10.0  # "High" efficiency: at most 10× the time of one gradient (saliency)
+ADDITIVE_MAX_ERROR = 0.05  # "locally additive": median relative completeness error at most 5 %
+
+
+# ------------------------------------------------------------------------------------ Fig. 1 taxonomy
+
+#: The survey's Fig. 1 ("Interpretable research structure diagram") as a tree: its four aspects (§3.1–3.4)
+#: and their sub-topics, as the section headings name them; leaves list the methods we run and where.
+TAXONOMY = {
+    "3.1 Data characteristics and rule processing": {
+        "Data characteristics (feature selection)": ["l2x"],
+        "Rule-based extraction (DeepRED, CRED)": [],
+        "Embedding of prior rules (ReNN)": [],
+    },
+    "3.2 Model internal space analysis": {
+        "Neural units (activation maximization, deconvolution)": ["activation_maximization", "deconvnet"],
+        "Hierarchical / layer analysis": ["influential_scores"],
+        "Hierarchical unit combinations (Net2Vec, TCAV, SVCCA)": [],
+        "Perturbation (occlusion, noise, LIME)": ["occlusion", "lime"],
+    },
+    "3.3 Explain to predict": {
+        "Feature importance (DeepLIFT, LRP, SHAP, IG, L2X; Table 1)": [
+            "deeplift", "lrp", "kernel_shap", "partition_shap", "integrated_gradients", "l2x"],
+        "Feature text interpretation": [],
+        "Visualization, gradient-based": ["saliency", "gradient_x_input", "guided_backprop", "deconvnet",
+                                          "integrated_gradients", "smoothgrad"],
+        "Visualization, activation-based": ["activation_maximization", "cam", "gradcam"],
+        "Semantic feature representation (Network Dissection, Net2Vec)": [],
+    },
+    "3.4 Model interpretation": {
+        "Model processing (compression, decomposition)": [],
+        "Interpretable model systems (interpretable CNN, AOG)": ["neuroview"],
+    },
+}
+
+#: Notebook(s) that run each taxonomy leaf's methods (other papers of the project included).
+LEAF_NOTEBOOKS = {
+    "influential_scores": ["1x (Jung et al., influential scores)"],
+    "neuroview": ["3x (NeuroView, interpretable by design)"],
+}
+SURVEY_NOTEBOOKS = ["41_attribution_gallery", "42_measured_table1"]
+
+
+def taxonomy_table() -> pd.DataFrame:
+    """One row per (aspect, topic, method) of :data:`TAXONOMY`, with the notebooks that run the method."""
+    rows = []
+    for aspect, topics in TAXONOMY.items():
+        for topic, methods in topics.items():
+            for method in methods or [None]:
+                if method is None:
+                    notebooks = []
+                elif method in LEAF_NOTEBOOKS:
+                    notebooks = LEAF_NOTEBOOKS[method]
+                else:
+                    notebooks = SURVEY_NOTEBOOKS
+                label = attr.METHODS[method].label if method in attr.METHODS else (method or "")
+                rows.append(dict(aspect=aspect, topic=topic, method=method or "", label=label,
+                                 notebooks=", ".join(notebooks) if notebooks else "not implemented here"))
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------------- method option presets
+
+
+def patch_size(image_size: int) -> int:
+    """Segment side for grid methods (LIME, KernelSHAP, occlusion, L2X): a 7×7 or 8×8 grid."""
+    for cells in (7, 8):
+        if image_size % cells == 0:
+            return image_size // cells
+    raise ValueError(f"image size {image_size} is divisible by neither 7 nor 8; pick a patch size explicitly")
+
+
+def method_options(image_size: int, fast: bool = False, value_range=(0.0, 1.0)) -> dict[str, dict]:
+    """Per-method options used by notebooks 41 and 42: ``fast`` for the smoke profile."""
+    patch = patch_size(image_size)
+    return {
+        "integrated_gradients": dict(n_steps=16 if fast else 32),
+        "smoothgrad": dict(n_samples=8 if fast else 16),
+        "occlusion": dict(window=patch, stride=max(1, patch // 2)),
+        "lime": dict(n_samples=100 if fast else 200, patch=patch),
+        "kernel_shap": dict(n_samples=100 if fast else 200, patch=patch),
+        "partition_shap": dict(max_evals=200 if fast else 300),
+        "l2x": dict(patch=patch, k=8, epochs=1 if fast else 3),
+        "activation_maximization": dict(steps=16 if fast else 64, value_range=value_range),
+    }
+
+
+def explain_all(model: nn.Module, images: torch.Tensor, target, methods, options: dict[str, dict]):
+    """``{method: attributions}`` for each method; a method that does not apply to this architecture
+    (e.g. CAM without global average pooling) maps to the ``ValueError`` message instead."""
+    results = {}
+    for method in progress(methods, desc="methods"):
+        try:
+            results[method] = attr.explain(model, images, target, method, **options.get(method, {}))
+        except ValueError as error:
+            results[method] = str(error)
+    return results
+
+
+# ----------------------------------------------------------------------------------- measured Table 1
+
+
+@dataclass
+class Measurements:
+    table: pd.DataFrame  # one row per method
+    deletion: dict = field(default_factory=dict)  # method -> (fractions, mean curve)
+    insertion: dict = field(default_factory=dict)
+    sanity: dict = field(default_factory=dict)  # method -> sanity_check DataFrame
+
+
+def measure_methods(model: nn.Module, images: torch.Tensor, target, methods, options: dict[str, dict],
+                    l2x_train_images: torch.Tensor, steps: int = 28, sanity=True,
+                    black_box_images: int = 1) -> Measurements:
+    """Measure every method on ``images`` (the survey's Table 1 columns plus ours).
+
+    Columns: declared ``needs_training`` / ``needs_internals``; ``training_s`` (L2X's explainer);
+    ``time_per_image_s`` and its ratio to saliency; median relative ``completeness_error``;
+    mean ``deletion_auc`` / ``insertion_auc`` (probability of the target class, zero baseline);
+    Spearman rank correlation after randomizing the top layer and after randomizing all layers
+    (cascading, Adebayo et al. 2018); ``runs_on_black_box``. L2X is trained once on ``l2x_train_images``
+    for timing and the faithfulness metrics and retrained on each randomized model for the sanity check.
+    """
+    target = attr.resolve_target(model, images, target)
+    options = {m: dict(options.get(m, {})) for m in methods}
+    measured = Measurements(table=pd.DataFrame())
+    rows = []
+    for method in progress(methods, desc="measure"):
+        info = attr.method_info(method)
+        opts = options[method]
+        row = dict(method=method, label=info.label, family=info.family, needs_training=info.needs_training,
+                   needs_internals=info.needs_internals, library=info.library)
+        training_opts = opts
+        if method == "l2x":
+            train_opts = {k: v for k, v in opts.items() if k not in ("explainer", "train_images")}
+            start = time.perf_counter()
+            explainer = attr.train_l2x(model, l2x_train_images, **train_opts)
+            row["training_s"] = time.perf_counter() - start
+            row["l2x_fidelity"] = explainer.fidelity
+            opts = dict(explainer=explainer)
+            training_opts = dict(train_images=l2x_train_images, **train_opts)
+        try:
+            a, row["time_per_image_s"] = metrics.timed_explain(model, images, target, method, **opts)
+        except ValueError as error:  # not applicable to this architecture
+            row["note"] = str(error)
+            rows.append(row)
+            continue
+        if row["time_per_image_s"] * len(images) < 0.5:  # fast methods: best of 5 more runs, less timer noise
+            row["time_per_image_s"] = min(row["time_per_image_s"], metrics.time_per_explanation(
+                model, images, target, method, repeats=5, warmup=False, **opts))
+        black_box_opts = training_opts if method == "l2x" else opts
+        ok, why = metrics.runs_on_black_box(model, images[:black_box_images], target[:black_box_images], method,
+                                            **black_box_opts)
+        row["runs_on_black_box"] = ok
+        row["black_box_error"] = why
+        if info.output == "attribution":
+            row["completeness_error"] = float(metrics.completeness_error(model, images, a, target).median())
+            f, dc = metrics.deletion_curve(model, images, a, target, steps=steps)
+            _, ic = metrics.insertion_curve(model, images, a, target, steps=steps)
+            row["deletion_auc"] = float(metrics.curve_auc(f, dc).mean())
+            row["insertion_auc"] = float(metrics.curve_auc(f, ic).mean())
+            measured.deletion[method] = (f, dc.mean(0))
+            measured.insertion[method] = (f, ic.mean(0))
+            if sanity is True or (not isinstance(sanity, bool) and method in sanity):
+                s = metrics.sanity_check(model, images, target, method, **training_opts)
+                measured.sanity[method] = s
+                row["sanity_top_layer"] = float(s["spearman_mean"].iloc[1])
+                row["sanity_all_layers"] = float(s["spearman_mean"].iloc[-1])
+        else:
+            row["note"] = "synthesizes an input (not an attribution): no completeness, deletion or sanity"
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    if "saliency" in set(table["method"]):
+        base = float(table.loc[table["method"] == "saliency", "time_per_image_s"].iloc[0])
+        table["time_vs_saliency"] = table["time_per_image_s"] / base
+    measured.table = table
+    return measured
+
+
+def label_like_survey(table: pd.DataFrame) -> pd.DataFrame:
+    """Turn measured columns into the survey's Table 1 labels (Yes/No, High/Low)."""
+    out = table.copy()
+    out["train_measured"] = np.where(out["needs_training"], "Yes", "No")
+    if "time_vs_saliency" in out:
+        out["efficiency_measured"] = np.where(out["time_vs_saliency"] <= EFFICIENCY_HIGH_MAX_RATIO, "High", "Low")
+    out["locality_measured"] = np.where(out["completeness_error"] <= ADDITIVE_MAX_ERROR, "Yes", "No")
+    out.loc[out["completeness_error"].isna(), "locality_measured"] = "n/a"
+    out["model_agnostic_measured"] = np.where(out["runs_on_black_box"].astype(bool), "Yes", "No")
+    return out
+
+
+def compare_with_survey(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per (survey method, our method, column): the survey's label, ours, and whether they agree."""
+    labelled = label_like_survey(table).set_index("method")
+    rows = []
+    for _, survey_row in SURVEY_TABLE1.iterrows():
+        for method in SURVEY_ROWS[survey_row["survey_method"]]:
+            if method not in labelled.index:
+                continue
+            ours = labelled.loc[method]
+            for column in ("train", "efficiency", "locality", "model_agnostic"):
+                measured_column = f"{column}_measured"
+                if measured_column not in ours:
+                    continue
+                rows.append(dict(survey_method=survey_row["survey_method"], method=method, column=column,
+                                 survey=survey_row[column], measured=ours[measured_column],
+                                 agree=survey_row[column] == ours[measured_column]))
+    return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------------- paper profile: VGG16
+
+
+def pretrained_vgg16() -> nn.Module:
+    """torchvision's VGG16 with ImageNet weights from the local torch hub cache, never downloaded here.
+
+    Raises :class:`cnnexplain.data.DataUnavailableError` naming the file and how to fetch it when the
+    weights are missing. In-place ReLUs are switched off for captum (:func:`attribution.prepare_model`)."""
+    from pathlib import Path
+
+    from cnnexplain.compat import torchvision
+    from cnnexplain.data import DataUnavailableError
+
+    weights = torchvision.models.VGG16_Weights.IMAGENET1K_V1
+    file = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
+    if not file.is_file():
+        raise DataUnavailableError(
+            f"VGG16 ImageNet weights not found at {file}. On a machine with internet run once: "
+            "python -c \"from cnnexplain.compat import torchvision; "
+            "torchvision.models.vgg16(weights='IMAGENET1K_V1')\" (or copy "
+            f"{weights.url} to {file}), or use the default profile.")
+    model = torchvision.models.vgg16()
+    model.load_state_dict(torch.load(file, weights_only=True))
+    return attr.prepare_model(model)
+
+
+# ---------------------------------------------------------------------------------------------- figures
+
+
+def show_explanation(ax, result, title: str = "", image=None):
+    """Draw one explanation on ``ax``: an attribution (C, H, W) summed over channels in a symmetric
+    signed colour map, a synthesized input as an image, or a "not applicable" message (a string)."""
+    import matplotlib.pyplot as plt  # noqa: F401
+
+    from cnnexplain.plots import SIGNED_CMAP
+
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if isinstance(result, str):
+        ax.text(0.5, 0.5, "n/a\n" + result[:60] + "…", ha="center", va="center", fontsize=6, wrap=True,
+                transform=ax.transAxes)
+    elif image is not None:  # a synthesized input
+        array = image.detach().cpu().float()
+        array = (array - array.min()) / (array.max() - array.min() + 1e-12)
+        ax.imshow(array[0] if array.shape[0] == 1 else array.permute(1, 2, 0),
+                  cmap="gray" if array.shape[0] == 1 else None)
+    else:
+        heat = result.detach().cpu().float().sum(0)
+        limit = float(heat.abs().max()) or 1.0
+        ax.imshow(heat, cmap=SIGNED_CMAP, vmin=-limit, vmax=limit)
+    if title:
+        ax.set_title(title.replace(" (", "\n("), fontsize=7)
+
+
+def gallery_figure(images, results: dict, row_titles=None, suptitle: str = "", display=None, size: float = 1.3):
+    """Rows = images, columns = the input then one column per method in ``results`` (``explain_all``).
+
+    ``display`` maps the images to what to show in the first column (e.g. ImageNet de-normalisation)."""
+    import matplotlib.pyplot as plt
+
+    methods = list(results)
+    n = len(images)
+    fig, axes = plt.subplots(n, len(methods) + 1, figsize=(size * (len(methods) + 1), size * n + 0.6),
+                             squeeze=False)
+    shown = display(images) if display else images
+    for i in range(n):
+        show_explanation(axes[i, 0], None, "input" if i == 0 else "", image=shown[i])
+        if row_titles is not None:
+            axes[i, 0].set_ylabel(str(row_titles[i]), fontsize="small")
+        for j, method in enumerate(methods, start=1):
+            result = results[method]
+            label = attr.METHODS[method].label if method in attr.METHODS else method
+            title = label if i == 0 else ""
+            if isinstance(result, str):
+                show_explanation(axes[i, j], result if i == 0 else "", title)
+            elif attr.METHODS[method].output == "synthesis":
+                show_explanation(axes[i, j], None, title, image=result[i])
+            else:
+                show_explanation(axes[i, j], result[i], title)
+    if suptitle:
+        fig.suptitle(suptitle)
+    return fig
+
+
+def draw_taxonomy(ax=None):
+    """The survey's Fig. 1 redrawn as a tree: root → four aspects (§3.1–3.4) → topics → our methods."""
+    import matplotlib.pyplot as plt
+
+    leaves = [(aspect, topic, methods) for aspect, topics in TAXONOMY.items() for topic, methods in topics.items()]
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(15, 0.55 * len(leaves) + 1))
+    ax.set_xlim(0, 1)
+    ax.set_ylim(-0.5, len(leaves) - 0.5)
+    ax.axis("off")
+    box = dict(boxstyle="round,pad=0.3", fc="white", ec="0.4")
+    colours = plt.get_cmap("tab10")
+    y_of_leaf = {i: len(leaves) - 1 - i for i in range(len(leaves))}
+    aspect_y = {}
+    for i, (aspect, _, _) in enumerate(leaves):
+        aspect_y.setdefault(aspect, []).append(y_of_leaf[i])
+    root_y = np.mean([np.mean(v) for v in aspect_y.values()])
+    ax.text(0.02, root_y, "Interpretability\nof CNNs\n(survey Fig. 1)", ha="left", va="center", bbox=box,
+            fontsize=9, fontweight="bold")
+    for k, (aspect, ys) in enumerate(aspect_y.items()):
+        y = float(np.mean(ys))
+        colour = colours(k)
+        ax.plot([0.12, 0.16], [root_y, y], color="0.5", lw=1)
+        ax.text(0.16, y, aspect, ha="left", va="center", fontsize=8.5, color=colour,
+                bbox=dict(boxstyle="round,pad=0.3", fc="white", ec=colour))
+        for i, (a, topic, methods) in enumerate(leaves):
+            if a != aspect:
+                continue
+            ly = y_of_leaf[i]
+            ax.plot([0.37, 0.40], [y, ly], color=colour, lw=0.8)
+            ax.text(0.40, ly, topic, ha="left", va="center", fontsize=8)
+            if methods:
+                names = ", ".join(attr.METHODS[m].label if m in attr.METHODS else m for m in methods)
+                where = ", ".join(sorted({nb for m in methods
+                                          for nb in LEAF_NOTEBOOKS.get(m, ["41", "42"])}))
+                ax.text(0.70, ly, f"{names}  → nb {where}", ha="left", va="center", fontsize=7.5, color="0.15")
+            else:
+                ax.text(0.70, ly, "(not run in this project)", ha="left", va="center", fontsize=7.5,
+                        color="0.6", style="italic")
+    ax.set_title("Survey Fig. 1 redrawn: four aspects of CNN interpretability, their topics, and the methods we run")
+    return ax.figure
