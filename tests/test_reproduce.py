@@ -142,3 +142,17 @@ def test_killed_run_leaves_previous_results_intact(project, sig):
     reproduce.recover(results)  # the next run's first step
     assert (old / "marker.txt").read_text() == "previous run"
     assert not list(results.glob(".tmp-*"))
+
+
+def test_parameters_cell_must_hold_literals_only(project, capsys):
+    write_notebook(project / "notebooks" / "04_computed.ipynb", "PROFILE = 'default'\nSEED = 0\nN = 2 * SEED")
+    assert run_main(project, "--notebooks", "04_computed") == 2
+    assert "NAME = literal" in capsys.readouterr().err
+
+
+def test_comments_with_equals_signs_do_not_hide_parameters(project):
+    path = write_notebook(project / "notebooks" / "05_comment.ipynb",
+                          "PROFILE = 'default'  # smoke = CI\nSEED = 0\nTHREADS = 1  # (0 = torch's default)")
+    from cnnexplain.profiles import notebook_parameters
+
+    assert notebook_parameters(path) == {"PROFILE": "default", "SEED": 0, "THREADS": 1}

@@ -39,16 +39,40 @@ def load_overrides(path: Path) -> dict[str, dict[str, dict]]:
     return data
 
 
-def notebook_parameters(notebook: Path) -> dict[str, dict]:
-    """The parameters papermill finds in the notebook's cell tagged ``parameters``.
+def notebook_parameters(notebook: Path) -> dict[str, object]:
+    """``{name: value}`` of the notebook's cell tagged ``parameters``, parsed with :mod:`ast`.
 
-    Raises :class:`ProfileError` when there is no such cell or it does not define ``PROFILE``.
+    The cell must hold assignments of literal values only (the design's rule, which also keeps the
+    runner's view of the parameters exact: papermill's own parser skips lines whose comment has an
+    ``=``). Raises :class:`ProfileError` when there is no such cell, more than one, a statement that is
+    not ``NAME = literal``, or no ``PROFILE``.
     """
-    import papermill
+    import ast
 
-    parameters = papermill.inspect_notebook(str(notebook))
-    if not parameters:
-        raise ProfileError(f"{notebook.name} has no cell tagged 'parameters' (or it defines nothing)")
+    import nbformat
+
+    cells = [c for c in nbformat.read(notebook, as_version=4).cells
+             if c.cell_type == "code" and "parameters" in c.metadata.get("tags", [])]
+    if len(cells) != 1:
+        raise ProfileError(f"{notebook.name} must have exactly one code cell tagged 'parameters' "
+                           f"(found {len(cells)})")
+    try:
+        tree = ast.parse(cells[0].source)
+    except SyntaxError as error:
+        raise ProfileError(f"{notebook.name}: parameters cell is not valid Python ({error})") from None
+    parameters = {}
+    for statement in tree.body:
+        targets = statement.targets if isinstance(statement, ast.Assign) else (
+            [statement.target] if isinstance(statement, ast.AnnAssign) and statement.value is not None else [])
+        try:
+            if len(targets) != 1 or not isinstance(targets[0], ast.Name):
+                raise ValueError
+            parameters[targets[0].id] = ast.literal_eval(statement.value)
+        except ValueError:
+            raise ProfileError(
+                f"{notebook.name}: parameters cell line {statement.lineno} is not 'NAME = literal' "
+                f"({ast.get_source_segment(cells[0].source, statement)!r}); keep computed values in later cells"
+            ) from None
     if "PROFILE" not in parameters:
         raise ProfileError(f"{notebook.name}: its parameters cell must define PROFILE")
     return parameters

@@ -13,7 +13,6 @@ notebook and cell, or 2 for bad input (unknown profile, notebook or override).
 from __future__ import annotations
 
 import argparse
-import ast
 import contextlib
 import os
 import platform
@@ -92,13 +91,6 @@ def select(available: dict[str, Path], requested: list[str] | None) -> list[Path
     if unknown:
         raise ProfileError(f"unknown notebook(s): {', '.join(unknown)}; available: {', '.join(available)}")
     return [available[n] for n in dict.fromkeys(names)]
-
-
-def _literal(text):
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
 
 
 def recover(results_dir: Path) -> None:
@@ -185,7 +177,7 @@ def run_notebook(notebook: Path, profile: str, results_dir: Path, overrides: dic
     from papermill.exceptions import PapermillExecutionError
 
     name = notebook.stem
-    effective = {k: _literal(v.get("default")) for k, v in parameters.items()}
+    effective = dict(parameters)
     effective.update(overrides, PROFILE=profile)
     run = NotebookRun(notebook=name, profile=profile, parameters=effective, seed=effective.get("SEED"),
                       versions=package_versions(), git_commit=git_commit(notebook.parent))
