@@ -35,10 +35,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SCREENSHOTS = ROOT / "results" / "browser"
 
-# One line per notebook: the tour plus (at least) one paper notebook with a slider. Add
-# "10_influential_synthetic" when it lands on main (it passed here against issue 9's branch, aff02d2).
+# One line per notebook: the tour plus (at least) one paper notebook with a slider.
 BROWSER_NOTEBOOKS = [
     "00_tour",
+    "10_influential_synthetic",  # a paper notebook: its Fig. 5 slider (L2 scores while Y1 rises)
 ]
 
 CHROMIUM = Path(os.environ.get("CNNEXPLAIN_CHROMIUM", "/usr/bin/chromium"))
