@@ -162,11 +162,14 @@ class CGSolver(Solver):
             ap = operator.matvec(p[active]) + damping * p[active]
             pap = (p[active] * ap).sum(1)
             if not torch.all(pap > 0):
-                curvature = (pap / (p[active] * p[active]).sum(1)).min().item()
+                # Rayleigh quotient of H alone along the offending direction
+                curvature = (pap / (p[active] * p[active]).sum(1)).min().item() - damping
                 raise NotPositiveDefiniteError(
-                    f"block {operator.name!r}: conjugate gradient met non-positive curvature "
-                    f"{curvature:.3e} at iteration {iterations} (damping λ={damping:g}); H + λI is not positive "
-                    f"definite: raise damping above {max(-curvature, 0):.3e}, e.g. to the training weight decay")
+                    f"block {operator.name!r}: conjugate gradient met a direction where H has curvature "
+                    f"{curvature:.3e} at iteration {iterations}, not offset by the damping λ={damping:g}: H + λI is "
+                    f"not positive definite. Raise damping above {-curvature:.3e} (H may have more negative "
+                    "curvature elsewhere; ExactSolver reports the smallest eigenvalue on small blocks), or "
+                    "train closer to a minimum")
             alpha = rr[active] / pap
             idx = active.nonzero().squeeze(1)
             x[idx] += alpha[:, None] * p[idx]
