@@ -127,12 +127,13 @@ def main():
     parser.add_argument("--naive-budget", type=float, default=240.0, help="stop the naive run after this (s)")
     parser.add_argument("--memory-probe", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--epochs", type=int, default=2, help="Adam epochs on 4,000 digits before scoring")
     args = parser.parse_args()
     if args.memory_probe:
         return memory_probe(args.memory_probe, args.n_hessian)
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    model, x, y, xt, yt = trained_model()
+    model, x, y, xt, yt = trained_model(epochs=args.epochs)
     xh, yh, xtr, ytr = x[:args.n_hessian], y[:args.n_hessian], x[:args.n_train], y[:args.n_train]
     blocks = parameter_blocks(model, example_input=x[:1])
     print(f"model: {len(blocks)} blocks, sizes {min(b.numel for b in blocks)}–{max(b.numel for b in blocks)}, "

@@ -81,7 +81,8 @@ def leave_one_out_loss_changes(model: nn.Module, x: torch.Tensor, y: torch.Tenso
 def smooth_cnn(in_channels: int = 1, num_classes: int = 10, image_size: int = 14, width: int = 4,
                hidden: int = 16, convs: int = 1, activation: type[nn.Module] = nn.Softplus) -> nn.Sequential:
     """A small CNN that is twice continuously differentiable in its parameters (softplus, average pooling):
-    ``convs`` × [conv3×3(width·2^i) → softplus → avg-pool 2] → fc(hidden) → softplus → fc(classes).
+    ``convs`` × [conv3×3(width·2^i) → softplus → avg-pool 2] → fc(hidden) → softplus → fc(classes)
+    (``hidden=0``: straight from the pooled conv features to the classes).
 
     Influence functions rest on a second-order Taylor expansion around an optimum; with ReLU and
     max-pooling kinks, and with deep stacks, full-batch L-BFGS stalls far from a true optimum, which
@@ -92,5 +93,8 @@ def smooth_cnn(in_channels: int = 1, num_classes: int = 10, image_size: int = 14
         out = width * 2 ** i
         layers += [nn.Conv2d(channels, out, 3, padding=1), activation(), nn.AvgPool2d(2)]
         channels, side = out, side // 2
-    layers += [nn.Flatten(), nn.Linear(channels * side * side, hidden), activation(), nn.Linear(hidden, num_classes)]
+    if hidden:
+        layers += [nn.Flatten(), nn.Linear(channels * side * side, hidden), activation(), nn.Linear(hidden, num_classes)]
+    else:  # no hidden layer: conv features straight into the classifier (closest to convex)
+        layers += [nn.Flatten(), nn.Linear(channels * side * side, num_classes)]
     return nn.Sequential(*layers)
