@@ -4,8 +4,12 @@ Prints, from one run:
   1. all 16 layers together vs one layer (conv1, the costliest single layer, and fc3) — goal ≤ 2×;
   2. vs a naive implementation (one run per layer, per-sample gradients in a Python loop, dense block
      Hessian from Hessian-vector products recomputed per layer);
-  3. vs pyDVL 0.10 DirectInfluence with the 16 blocks passed explicitly, if importable
-     (``PYTHONPATH=/path/to/pydvl``), with per-layer Pearson agreement (pyDVL's sign is flipped);
+  3. vs pyDVL 0.10 DirectInfluence with the 16 blocks passed explicitly, if importable, with per-layer
+     Pearson agreement (pyDVL's sign is flipped). pyDVL 0.10 declares numpy<2 and is NOT in the pinned
+     environment (installing it would downgrade numpy 2.4 → 1.26); its code runs fine on numpy 2, so install
+     it aside:  pip install --no-deps --target /tmp/pydvl_site pydvl==0.10.0 pyDeprecate==0.14.0
+     zarr==3.1.6 donfig==0.8.1.post1 google-crc32c==1.9.0 numcodecs==0.16.6 more-itertools==11.2.1
+     and run with PYTHONPATH=lib:/tmp/pydvl_site;
   4. peak resident memory of the scoring for 1,000 and 4,000 training images (each in a fresh
      subprocess; ``resource.getrusage`` max RSS), Hessian data fixed at ``--n-hessian`` images.
 
@@ -55,7 +59,8 @@ def trained_model(seed: int = 0, epochs: int = 3):
     torch.manual_seed(seed)
     x, y, xt, yt = embedded_mnist(4000, 10, seed=seed)
     model = vgg16_layout()
-    fit(model, x, y, epochs=epochs, batch_size=64, lr=2e-3, seed=seed, progress=False)
+    if epochs:
+        fit(model, x, y, epochs=epochs, batch_size=64, lr=2e-3, seed=seed, progress=False)
     return model.eval(), x, y, xt, yt
 
 
@@ -112,7 +117,7 @@ def pearson(a, b):
 
 
 def memory_probe(n_train: int, n_hessian: int) -> None:
-    model, x, y, xt, yt = trained_model(epochs=1)
+    model, x, y, xt, yt = trained_model(epochs=0)  # memory does not depend on the weights' values
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     scores, seconds, _ = ours(model, x[:n_hessian], y[:n_hessian], xt, yt, x[:n_train], y[:n_train])
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -129,7 +129,6 @@ def _score_range(fn: ModelFunction, blocks: Sequence[ParameterBlock], test_side:
 
 def _shard_task(model, blocks, loss_fn, test_side, x, y, batch_size):
     fn = ModelFunction(model, blocks, loss_fn)
-    torch.set_num_threads(1)
     return _score_range(fn, blocks, test_side, x, y, batch_size)
 
 
