@@ -21,12 +21,6 @@ FAST_OPTIONS = {
 
 
 @pytest.fixture(scope="module")
-def gap_net():
-    torch.manual_seed(0)
-    return GAPCNN(in_channels=1, num_classes=3, width=4).eval()
-
-
-@pytest.fixture(scope="module")
 def images():
     return torch.rand(2, 1, 16, 16, generator=torch.Generator().manual_seed(1))
 

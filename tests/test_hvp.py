@@ -9,15 +9,6 @@ from cnnexplain.hvp import (BlockHessian, GradientGraph, ModelFunction, check_ba
                             per_sample_grads, select_blocks)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny float64 nets: one thread is faster, and far faster on a shared, oversubscribed CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 class Shuffled(nn.Module):
     """Registers its layers in an order that differs from the forward order, and has a BatchNorm."""
 

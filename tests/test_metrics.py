@@ -7,13 +7,7 @@ from torch import nn
 
 from cnnexplain import attribution as A
 from cnnexplain import metrics as M
-from cnnexplain.models import GAPCNN
 
-
-@pytest.fixture(scope="module")
-def gap_net():
-    torch.manual_seed(0)
-    return GAPCNN(in_channels=1, num_classes=3, width=4).eval()
 
 
 @pytest.fixture(scope="module")

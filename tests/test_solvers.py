@@ -9,15 +9,6 @@ from cnnexplain.solvers import (CGSolver, ConvergenceWarning, DivergenceError, E
                                 NotPositiveDefiniteError, SolverError, make_solver, power_iteration)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny float64 nets: one thread is faster, and far faster on a shared, oversubscribed CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 class DenseOperator:
     """A matrix posing as a Hessian block (name, size, device, dtype, matvec, dense)."""
 
