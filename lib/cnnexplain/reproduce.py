@@ -173,9 +173,14 @@ def threading_is_main() -> bool:
 def run_notebook(notebook: Path, profile: str, results_dir: Path, overrides: dict, parameters: dict,
                  timeout: float, lib_dir: Path | None = None) -> NotebookRun:
     """Execute one notebook into ``results_dir/<name>/`` (via a temporary folder) and return its record."""
+    import logging
+
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
+    # The runner reads the parameters cell itself (profiles.notebook_parameters); papermill's own parser
+    # only adds misleading "Unable to parse line" warnings for comments that contain '='.
+    logging.getLogger("papermill.translators").setLevel(logging.ERROR)
     name = notebook.stem
     effective = dict(parameters)
     effective.update(overrides, PROFILE=profile)
