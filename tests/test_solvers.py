@@ -1,0 +1,147 @@
+"""Inverse-HVP solvers against a dense inverse, and their failure modes (which must be loud)."""
+
+import pytest
+import torch
+from torch import nn
+
+from cnnexplain.hvp import BlockHessian, GradientGraph, ModelFunction
+from cnnexplain.solvers import (CGSolver, ConvergenceWarning, DivergenceError, ExactSolver, LissaSolver,
+                                NotPositiveDefiniteError, SolverError, make_solver, power_iteration)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny float64 nets: one thread is faster, and far faster on a shared, oversubscribed CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+class DenseOperator:
+    """A matrix posing as a Hessian block (name, size, device, dtype, matvec, dense)."""
+
+    def __init__(self, matrix, name="toy"):
+        self.matrix, self.name = matrix, name
+        self.size, self.device, self.dtype = matrix.shape[0], matrix.device, matrix.dtype
+
+    def matvec(self, v):
+        return v @ self.matrix.T
+
+    def dense(self):
+        return self.matrix
+
+
+def spd(size, condition=100.0, negative=0, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    q, _ = torch.linalg.qr(torch.randn(size, size, generator=g, dtype=torch.float64))
+    eigenvalues = torch.logspace(0, torch.log10(torch.tensor(condition)).item(), size, dtype=torch.float64)
+    eigenvalues[:negative] *= -1
+    return (q * eigenvalues) @ q.T
+
+
+def pearson(a, b):
+    return torch.corrcoef(torch.stack([a.flatten(), b.flatten()]))[0, 1].item()
+
+
+def net_blocks():
+    """Hessian blocks of a small ReLU CNN in float64 at random weights (block Hessians are PSD there)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                          nn.Linear(18, 6), nn.ReLU(), nn.Linear(6, 3)).double().eval()
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(60, 1, 8, 8, generator=g, dtype=torch.float64)
+    y = torch.randint(0, 3, (60,), generator=g)
+    fn = ModelFunction(model)
+    graph = GradientGraph(fn, fn.blocks, x, y)  # cached reverse-over-reverse: fast repeated products
+    return [BlockHessian(fn, b, x, y, graph=graph, vector_chunk=128) for b in fn.blocks]
+
+
+@pytest.fixture(scope="module")
+def blocks():
+    ops = net_blocks()
+    return [(op, DenseOperator(op.dense(), op.name)) for op in ops]  # dense once, reused by every solver
+
+
+def test_exact_solver_matches_linalg_solve():
+    a = spd(20)
+    b = torch.randn(4, 20, dtype=torch.float64)
+    x = ExactSolver().solve(DenseOperator(a), b, damping=0.5)
+    torch.testing.assert_close(x, torch.linalg.solve(a + 0.5 * torch.eye(20, dtype=torch.float64), b.T).T)
+
+
+@pytest.mark.parametrize("solver, threshold", [(CGSolver(rtol=1e-8), 0.999), (LissaSolver(rtol=1e-5), 0.99)])
+def test_solvers_match_dense_inverse_on_every_block(blocks, solver, threshold):
+    damping = 1e-3
+    for op, dense_op in blocks:
+        lam = torch.linalg.eigvalsh(dense_op.matrix)
+        g = torch.Generator().manual_seed(2)
+        rhs = torch.randn(5, op.size, generator=g, dtype=torch.float64)
+        reference = ExactSolver().solve(dense_op, rhs, damping)
+        # LiSSA's step count grows with the condition number, so give it a damping it can afford
+        lam_damping = damping if solver.name == "cg" else 0.05 * lam.max().item()
+        if solver.name == "lissa":
+            reference = ExactSolver().solve(dense_op, rhs, lam_damping)
+        approx = solver.solve(op, rhs, lam_damping)
+        r = pearson(approx, reference)
+        assert r >= threshold, f"{solver.name} on {op.name}: Pearson {r:.5f} < {threshold}"
+    assert all(report.converged for report in solver.reports)
+
+
+def test_power_iteration_finds_largest_eigenvalue():
+    a = spd(30, condition=50.0)
+    assert power_iteration(DenseOperator(a), iterations=500, rtol=1e-9) == pytest.approx(50.0, rel=1e-3)
+
+
+def test_lissa_divergence_on_indefinite_block_names_layer_step_and_fix():
+    op = DenseOperator(spd(10, negative=2), name="conv7")
+    with pytest.raises(DivergenceError) as info:
+        LissaSolver().solve(op, torch.ones(1, 10, dtype=torch.float64), damping=0.0)
+    message = str(info.value)
+    assert "conv7" in message and "at step" in message and "damping" in message and "scale" in message
+
+
+def test_lissa_divergence_when_scale_too_small():
+    op = DenseOperator(spd(10, condition=10.0), name="fc1")
+    with pytest.raises(DivergenceError, match=r"fc1.*raise the scale"):
+        LissaSolver(scale=1.0).solve(op, torch.ones(2, 10, dtype=torch.float64))
+
+
+def test_lissa_nan_is_reported():
+    class NanOperator(DenseOperator):
+        def matvec(self, v):
+            return v * float("nan")
+
+    with pytest.raises(DivergenceError, match="NaN"):
+        LissaSolver(scale=1.0).solve(NanOperator(spd(5), name="fc2"), torch.ones(1, 5, dtype=torch.float64))
+
+
+def test_indefinite_block_raises_with_the_damping_that_fixes_it():
+    op = DenseOperator(spd(12, negative=1), name="conv2")
+    b = torch.randn(3, 12, dtype=torch.float64)
+    with pytest.raises(NotPositiveDefiniteError, match=r"conv2.*set damping above 1\.0"):
+        ExactSolver().solve(op, b)
+    with pytest.raises(NotPositiveDefiniteError, match="conv2.*raise damping"):
+        CGSolver().solve(op, b)
+    # damping past the negative eigenvalue (-1) makes it solvable, and the solvers agree
+    x = ExactSolver().solve(op, b, damping=2.0)
+    torch.testing.assert_close(CGSolver(rtol=1e-10).solve(op, b, damping=2.0), x)
+
+
+def test_not_converged_warns_or_raises():
+    op = DenseOperator(spd(40, condition=1e4), name="fc3")
+    b = torch.randn(2, 40, dtype=torch.float64)
+    with pytest.warns(ConvergenceWarning, match="fc3.*stopped after 3 iterations"):
+        CGSolver(maxiter=3).solve(op, b)
+    with pytest.raises(SolverError, match="fc3"):
+        LissaSolver(maxiter=5, strict=True).solve(op, b)
+
+
+def test_bad_arguments():
+    op = DenseOperator(spd(4))
+    with pytest.raises(ValueError, match=r"shape \(k, 4\)"):
+        CGSolver().solve(op, torch.ones(2, 5, dtype=torch.float64))
+    with pytest.raises(ValueError, match="damping"):
+        CGSolver().solve(op, torch.ones(1, 4, dtype=torch.float64), damping=-1)
+    with pytest.raises(ValueError, match="unknown solver 'arnoldi'"):
+        make_solver("arnoldi")
