@@ -114,6 +114,26 @@ class Study:
             return predict(self.x_test)
         return training.predict(self.model, self.x_test, batch_size=batch_size).argmax(1)
 
+    def subset(self, n_per_class: int) -> "Study":
+        """The same study with only the first ``n_per_class`` test images of every (condition, class):
+        influence costs one inverse-HVP per test image and layer, so the notebooks score a subset while
+        accuracy (Table 1) uses every test image."""
+        y = self.y_test.numpy()
+        keep = np.zeros(len(y), bool)
+        for cond in dict.fromkeys(self.conditions):
+            for c in np.unique(y):
+                keep[np.flatnonzero((self.conditions == cond) & (y == c))[:n_per_class]] = True
+        index = torch.from_numpy(np.flatnonzero(keep))
+        info = dict(self.info)
+        if "loss_labels_test" in info:
+            info["loss_labels_test"] = info["loss_labels_test"][index]
+        predict, proba = info.get("predict"), info.get("predict_proba")
+        if proba is not None:  # the paper profile's probability helper is tied to the full test set
+            info.pop("predict_proba")
+        return Study(self.model, self.x_train, self.y_train, self.x_test[index], self.y_test[index],
+                     self.conditions[index.numpy()], self.class_names, self.texture_labels[index],
+                     self.layer_names, self.cache, info)
+
     def loss_labels(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Labels of the training and test images in the model's own output space (the loss of Eq. 1):
         the class labels, or ImageNet indices for the paper profile (``info['loss_labels_*']``)."""
@@ -211,7 +231,7 @@ def hessian_subset(n_train: int, n_hessian: int | None, seed: int = 0) -> torch.
 
 def compute_influence(study: Study, damping: float = 1e-2, n_hessian: int | None = 256, cg_iterations: int = 50,
                       cg_rtol: float = 1e-3, batch_size: int = 64, use_cache: bool = True, progress: bool = True,
-                      global_influence: bool = False):
+                      global_influence: bool = False, layers=None):
     """Layer-wise influence scores of every training image on every test image (Eq. 5–7).
 
     Per layer l: s_l = (H_l + λI)⁻¹ ∇_{θ^l} L(x̂_k) by conjugate gradient (at most ``cg_iterations``,
@@ -219,12 +239,14 @@ def compute_influence(study: Study, damping: float = 1e-2, n_hessian: int | None
     hidden), H_l over ``n_hessian`` training images (the paper also estimated its HVPs on mini-batches),
     then one streaming pass over the training set. ``damping`` λ keeps the blocks of a non-convex net
     positive definite. With ``global_influence`` the same is done once more with ONE block of all
-    parameters (Koh & Liang's global influence, cross-layer curvature included).
+    parameters (Koh & Liang's global influence, cross-layer curvature included). ``layers`` restricts the
+    layer-wise scores to some blocks by name (e.g. to skip VGG16's 103M-parameter fc6 on a small machine).
 
     Returns ``(scores, global_scores_or_None, timings)``; the scores are cached beside the model when the
     study has a cache folder and ``use_cache``.
     """
-    key = hashlib.sha256(json.dumps([damping, n_hessian, cg_iterations, cg_rtol, global_influence,
+    digest = hashlib.sha256(study.x_test.numpy().tobytes()).hexdigest()[:12]  # which test images
+    key = hashlib.sha256(json.dumps([damping, n_hessian, cg_iterations, cg_rtol, global_influence, layers, digest,
                                      len(study.x_test), len(study.x_train)]).encode()).hexdigest()[:12]
     path = study.cache / f"influence_{key}.pt" if (study.cache is not None and use_cache) else None
     if path is not None and path.exists():
@@ -238,7 +260,12 @@ def compute_influence(study: Study, damping: float = 1e-2, n_hessian: int | None
     xh, yh = study.x_train[subset], y_train_loss[subset]
     timings: dict = {}
     start = time.perf_counter()
-    scores, solver, used = _solve_with_damping(study, xh, yh, None, damping, cg_iterations, cg_rtol, batch_size,
+    blocks = None
+    if layers is not None:
+        from cnnexplain.hvp import parameter_blocks, select_blocks
+
+        blocks = select_blocks(parameter_blocks(study.model, example_input=xh[:1]), layers)
+    scores, solver, used = _solve_with_damping(study, xh, yh, blocks, damping, cg_iterations, cg_rtol, batch_size,
                                                y_test_loss, y_train_loss, progress)
     timings.update(scores.timings, total_s=time.perf_counter() - start, n_hessian=len(subset),
                    n_train=len(study.x_train), n_test=len(study.x_test), n_layers=len(scores.block_names),
@@ -267,7 +294,7 @@ def compute_influence(study: Study, damping: float = 1e-2, n_hessian: int | None
 
 
 def _solve_with_damping(study, xh, yh, blocks, damping, cg_iterations, cg_rtol, batch_size, y_test, y_train,
-                        progress, max_raises: int = 6):
+                        progress, max_raises: int = 6, hvp: str = "forward-over-reverse"):
     """Scores with damping λ; when a block is not positive definite (a non-convex net), λ is raised to
     twice what the solver reports as needed and the solve repeated — the λ used is returned and must be
     reported (the notebooks record it), so nothing changes silently."""
@@ -275,7 +302,7 @@ def _solve_with_damping(study, xh, yh, blocks, damping, cg_iterations, cg_rtol, 
     for _ in range(max_raises + 1):
         solver = CGSolver(rtol=cg_rtol, maxiter=cg_iterations)
         calc = LayerwiseInfluence(study.model, xh, yh, blocks=blocks, solver=solver, damping=used,
-                                  batch_size=batch_size)
+                                  batch_size=batch_size, hvp=hvp)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", category=UserWarning)  # non-convergence: in solver.reports
@@ -528,7 +555,8 @@ def texture_dose(study: Study, content_index: int, texture: torch.Tensor, steps:
     if calc is None:
         subset = hessian_subset(len(study.x_train), n_hessian)
         calc = LayerwiseInfluence(study.model, study.x_train[subset], y_train_loss[subset],
-                                  solver=CGSolver(rtol=1e-3, maxiter=cg_iterations), damping=damping, batch_size=64)
+                                  solver=CGSolver(rtol=1e-3, maxiter=cg_iterations), damping=damping, batch_size=64,
+                                  hvp="forward-over-reverse")
     labels = torch.full((len(images),), int(y_test_loss[content_index]), dtype=torch.long)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -608,3 +636,57 @@ def load_study(profile: str, *, n_train_per_class: int, n_test_per_class: int, e
                          width=width, hidden=hidden, texture_prob=texture_prob, shape_prob=shape_prob,
                          style_method=style_method, style_steps=style_steps, seed=seed, image_size=image_size)
     return build_study(config, progress=progress)
+
+
+# ----------------------------------------------------------------------------------------------------
+# timing model: from what we measured to the paper's size
+
+
+def forward_flops(model: nn.Module, input_shape) -> float:
+    """Multiply-adds ×2 of one forward pass through the Conv2d and Linear layers (hooks on a dummy input)."""
+    total = [0.0]
+
+    def hook(module, inputs, output):
+        if isinstance(module, nn.Conv2d):
+            k = module.kernel_size[0] * module.kernel_size[1] * module.in_channels // module.groups
+            total[0] += 2.0 * output.numel() * k
+        elif isinstance(module, nn.Linear):
+            total[0] += 2.0 * output.numel() * module.in_features
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, *input_shape))
+    finally:
+        for h in handles:
+            h.remove()
+    return total[0]
+
+
+VGG16_224_FLOPS = 2 * 15.47e9  # torchvision VGG16 at 224 px: 15.47 GMACs per image
+
+
+def influence_work(n_test: int, n_train: int, n_layers: int, cg_iterations: int, n_hessian: int,
+                   flops_per_image: float) -> dict:
+    """FLOPs of the two influence steps under a simple cost model: the test side needs about
+    n_test × n_layers × (cg_iterations + 1) Hessian-vector products over n_hessian images, each ≈ 4 forward
+    passes (forward-over-reverse); the training pass ≈ 3 forward passes per training image (per-sample
+    gradients of all layers at once)."""
+    return {"test_side": n_test * n_layers * (cg_iterations + 1) * n_hessian * 4 * flops_per_image,
+            "training_pass": n_train * 3 * flops_per_image}
+
+
+def estimate_paper_seconds(timings: dict, flops_per_image: float, cg_iterations: int, gpu_flops: float = 2e13,
+                           paper=dict(n_test=200, n_train=30000, n_layers=16, cg_iterations=100, n_hessian=512)) -> dict:
+    """Seconds the paper's size would take on one GPU delivering ``gpu_flops`` (default 20 TFLOP/s, an
+    assumption for fp32 autograd on an H100-class GPU), plus our measured CPU throughput for reference."""
+    ours = influence_work(timings["n_test"], timings["n_train"], timings["n_layers"], cg_iterations,
+                          timings["n_hessian"], flops_per_image)
+    measured = {"test_side": timings.get("test_side_s"), "training_pass": timings.get("training_pass_s")}
+    big = influence_work(flops_per_image=VGG16_224_FLOPS, **paper)
+    out = {}
+    for step in ("test_side", "training_pass"):
+        if measured[step]:
+            out[f"cpu_gflops_{step}"] = ours[step] / measured[step] / 1e9
+        out[f"paper_gpu_s_{step}"] = big[step] / gpu_flops
+    return out
