@@ -87,14 +87,15 @@ def test_layerwise_scores_match_explicit_reference_and_total_is_sum(setup):
     torch.testing.assert_close(scores.total, expected.sum(-1), rtol=1e-6, atol=1e-8)
 
 
+@pytest.mark.parametrize("hessian", ["jacobian", "hvp"])
 @pytest.mark.parametrize("solver, threshold", [(CGSolver(rtol=1e-8), 0.999), (LissaSolver(rtol=1e-6), 0.99)])
-def test_every_solver_matches_the_dense_inverse_per_layer(setup, solver, threshold):
+def test_every_solver_matches_the_dense_inverse_per_layer(setup, solver, threshold, hessian):
     model, x_train, y_train, x_test, y_test = setup
     damping = 0.01  # LiSSA's step count is ~ λ_max/λ per e-fold: keep the test fast
     exact = layerwise_influence(model, x_test, y_test, x_train, y_train, solver="exact", damping=damping,
-                                progress=False)
+                                progress=False, hessian="hvp")
     approx = layerwise_influence(model, x_test, y_test, x_train, y_train, solver=solver, damping=damping,
-                                 progress=False)
+                                 progress=False, hessian=hessian)
     for l, name in enumerate(exact.block_names):
         r = pearson(approx.layers[..., l], exact.layers[..., l])
         assert r >= threshold, f"{solver.name} on {name}: Pearson {r:.5f}"
@@ -103,10 +104,23 @@ def test_every_solver_matches_the_dense_inverse_per_layer(setup, solver, thresho
 def test_forward_over_reverse_and_cached_graph_agree(setup):
     model, x_train, y_train, x_test, y_test = setup
     a = LayerwiseInfluence(model, x_train, y_train, solver="exact", damping=DAMPING, hvp="forward-over-reverse",
-                           batch_size=32).scores(x_test, y_test, x_train, y_train, progress=False)
+                           batch_size=32, hessian="hvp").scores(x_test, y_test, x_train, y_train, progress=False)
     b = LayerwiseInfluence(model, x_train, y_train, solver="exact", damping=DAMPING, hvp="cached-graph",
-                           batch_size=32).scores(x_test, y_test, x_train, y_train, progress=False)
+                           batch_size=32, hessian="hvp").scores(x_test, y_test, x_train, y_train, progress=False)
     torch.testing.assert_close(a.layers, b.layers, rtol=1e-8, atol=1e-10)
+
+
+def test_jacobian_hessians_are_used_only_where_exact(setup):
+    model, x_train, y_train, x_test, y_test = setup
+    relu = LayerwiseInfluence(model, x_train, y_train, damping=DAMPING)
+    assert relu.curvature == "jacobian" and relu.solver.name == "exact"  # ReLU + max-pool: piecewise linear
+    by_hvp = LayerwiseInfluence(model, x_train, y_train, damping=DAMPING, hessian="hvp", solver="exact")
+    torch.testing.assert_close(relu.scores(x_test, y_test, x_train, y_train, progress=False).layers,
+                               by_hvp.scores(x_test, y_test, x_train, y_train, progress=False).layers,
+                               rtol=1e-8, atol=1e-10)
+    torch.manual_seed(0)
+    smooth = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Tanh(), nn.Flatten(), nn.Linear(72, 3)).double().eval()
+    assert LayerwiseInfluence(smooth, x_train, y_train, damping=DAMPING).curvature == "hvp"
 
 
 def test_global_influence_matches_full_hessian(setup):

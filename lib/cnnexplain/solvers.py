@@ -94,6 +94,18 @@ class Solver:
         raise NotImplementedError
 
 
+def _symmetric_eig(matrix: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """torch.linalg.eigh, falling back to LAPACK's relatively robust driver (scipy ``evr``) when the
+    divide-and-conquer driver fails, as it does on low-rank blocks with many repeated zero eigenvalues."""
+    try:
+        return torch.linalg.eigh(matrix)
+    except torch.linalg.LinAlgError:
+        import scipy.linalg
+
+        values, vectors = scipy.linalg.eigh(matrix.cpu().numpy(), driver="evr")
+        return (torch.from_numpy(values).to(matrix.device), torch.from_numpy(vectors).to(matrix.device))
+
+
 class ExactSolver(Solver):
     """Dense (H + λI)⁻¹ by a symmetric eigendecomposition of the block (the reference for small blocks).
 
@@ -110,7 +122,8 @@ class ExactSolver(Solver):
     def inverse(self, operator, damping: float = 0.0) -> torch.Tensor:
         damping = _check_damping(damping)
         hessian = operator.dense()
-        eigenvalues, vectors = torch.linalg.eigh(hessian)
+        # float64 eigendecomposition: float32 eigh fails on the ill-conditioned, low-rank blocks of real nets
+        eigenvalues, vectors = _symmetric_eig(hessian.double())
         shifted = eigenvalues + damping
         floor = self.min_eigenvalue * max(shifted.abs().max().item(), 1e-30)
         smallest = shifted.min().item()
@@ -123,7 +136,7 @@ class ExactSolver(Solver):
                 f"{eigenvalues.max().item():.3e})")
         self.reports.append(SolveReport(operator.name, self.name, extra={
             "min_eigenvalue": eigenvalues.min().item(), "max_eigenvalue": eigenvalues.max().item()}))
-        return (vectors / shifted) @ vectors.T
+        return ((vectors / shifted) @ vectors.T).to(hessian.dtype)
 
     def solve(self, operator, rhs: torch.Tensor, damping: float = 0.0) -> torch.Tensor:
         rhs = _as_matrix(rhs, operator.size, operator.name)
@@ -162,11 +175,14 @@ class CGSolver(Solver):
             ap = operator.matvec(p[active]) + damping * p[active]
             pap = (p[active] * ap).sum(1)
             if not torch.all(pap > 0):
-                curvature = (pap / (p[active] * p[active]).sum(1)).min().item()
+                # Rayleigh quotient of H alone along the offending direction
+                curvature = (pap / (p[active] * p[active]).sum(1)).min().item() - damping
                 raise NotPositiveDefiniteError(
-                    f"block {operator.name!r}: conjugate gradient met non-positive curvature "
-                    f"{curvature:.3e} at iteration {iterations} (damping λ={damping:g}); H + λI is not positive "
-                    f"definite: raise damping above {max(-curvature, 0):.3e}, e.g. to the training weight decay")
+                    f"block {operator.name!r}: conjugate gradient met a direction where H has curvature "
+                    f"{curvature:.3e} at iteration {iterations}, not offset by the damping λ={damping:g}: H + λI is "
+                    f"not positive definite. Raise damping above {-curvature:.3e} (H may have more negative "
+                    "curvature elsewhere; ExactSolver reports the smallest eigenvalue on small blocks), or "
+                    "train closer to a minimum")
             alpha = rr[active] / pap
             idx = active.nonzero().squeeze(1)
             x[idx] += alpha[:, None] * p[idx]
