@@ -64,3 +64,27 @@ def shape_bias_of(model, batch, batch_size: int = 256) -> ShapeBias:
 
     predictions = predict(model, batch.images, batch_size=batch_size).argmax(1)
     return shape_bias(predictions, batch.labels, batch.texture_labels)
+
+
+def accuracy_by_condition(model, batches: dict, class_names=None, batch_size: int = 256):
+    """Accuracy ± standard error of the mean per condition and class (Aamir et al. Table 1).
+
+    ``batches``: condition name → batch with ``images`` and ``labels`` (e.g. :class:`cnnexplain.world.WorldBatch`).
+    Returns a pandas DataFrame with columns condition, class, n, accuracy, sem (SEM = sqrt(p(1-p)/(n-1)),
+    the standard error of a mean of 0/1 outcomes; NaN for n = 1).
+    """
+    import pandas as pd
+
+    from cnnexplain.train import predict
+
+    rows = []
+    for condition, batch in batches.items():
+        correct = (predict(model, batch.images, batch_size=batch_size).argmax(1) == batch.labels).float().numpy()
+        labels = batch.labels.numpy()
+        for cls in np.unique(labels):
+            hits = correct[labels == cls]
+            n = len(hits)
+            rows.append({"condition": condition, "class": class_names[cls] if class_names else int(cls), "n": n,
+                         "accuracy": float(hits.mean()),
+                         "sem": float(hits.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")})
+    return pd.DataFrame(rows)

@@ -40,7 +40,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
+
+from cnnexplain.progress import progress as progress_bar
 
 STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 CONTENT_LAYERS = ("conv4_2",)
@@ -236,19 +237,21 @@ class StyleLoss:
                                    for name, fs in extractor(style, self.style_layers).items()}
                                   if style is not None else {})
             self.content_targets = (extractor(content, self.content_layers) if content is not None else {})
+            # normalisers of the losses, computed once
+            self.style_norms = {n: [(t ** 2).mean() + 1e-12 for t in ts] for n, ts in self.style_targets.items()}
+            self.content_norms = {n: [(t ** 2).mean() + 1e-12 for t in ts] for n, ts in self.content_targets.items()}
 
     def __call__(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         feats = self.extractor(images, self.layers)
         zero = images.new_zeros(())
         style = zero
         for name in self.style_layers:
-            for f, target in zip(feats[name], self.style_targets[name]):
-                g = gram_matrix(f)
-                style = style + ((g - target) ** 2).mean() / ((target ** 2).mean() + 1e-12)
+            for f, target, norm in zip(feats[name], self.style_targets[name], self.style_norms[name]):
+                style = style + ((gram_matrix(f) - target) ** 2).mean() / norm
         content = zero
         for name in self.content_layers:
-            for f, target in zip(feats[name], self.content_targets[name]):
-                content = content + ((f - target) ** 2).mean() / ((target ** 2).mean() + 1e-12)
+            for f, target, norm in zip(feats[name], self.content_targets[name], self.content_norms[name]):
+                content = content + ((f - target) ** 2).mean() / norm
         n_style = max(1, sum(len(self.style_targets[n]) for n in self.style_layers))
         n_content = max(1, sum(len(self.content_targets[n]) for n in self.content_layers))
         return content / n_content, style / n_style
@@ -330,7 +333,7 @@ def transfer(content: torch.Tensor | None, style: torch.Tensor, steps: int = 100
         history["content"].append(c.item())
         history["style"].append(s.item())
 
-    bar = tqdm(total=steps, desc="style transfer", disable=not progress, leave=False)
+    bar = progress_bar(total=steps, desc="style transfer", disable=not progress)
 
     def closure():
         """Loss and gradient at the current image, i.e. after ``len(history)`` steps."""
@@ -385,7 +388,8 @@ def colour_transfer(images: torch.Tensor, styles: torch.Tensor) -> torch.Tensor:
 
 def stylize_batch(images: torch.Tensor, styles: torch.Tensor, which: torch.Tensor, method: str = "gatys",
                   steps: int = 60, seed: int = 0, progress: bool = False, batch_size: int = 64,
-                  content_weight: float = 1.0, style_weight: float = 3.0) -> torch.Tensor:
+                  content_weight: float = 1.0, style_weight: float = 3.0,
+                  extractor: FeatureExtractor | None = None) -> torch.Tensor:
     """Restyle every image ``images[i]`` with ``styles[which[i]]`` (the "styled" condition of Aamir
     Fig. 1). ``method="gatys"``: Adam on random multi-scale VGG19 features, in batches;
     ``method="colour"``: :func:`colour_transfer` (fast, colour only)."""
@@ -399,9 +403,9 @@ def stylize_batch(images: torch.Tensor, styles: torch.Tensor, which: torch.Tenso
     if method != "gatys":
         raise ValueError(f"method must be 'gatys' or 'colour', got {method!r}")
     out = []
-    for i in tqdm(range(0, len(images), batch_size), desc="styling", disable=not progress, leave=False):
+    for i in progress_bar(range(0, len(images), batch_size), desc="styling", disable=not progress):
         result = transfer(images[i:i + batch_size], styles[which[i:i + batch_size]], steps=steps,
                           optimizer="adam", lr=0.03, seed=seed, content_weight=content_weight,
-                          style_weight=style_weight, progress=False)
+                          style_weight=style_weight, progress=False, extractor=extractor)
         out.append(result.image)
     return torch.cat(out) if out else images.clone()
