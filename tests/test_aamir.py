@@ -61,7 +61,7 @@ def test_accuracy_table_by_hand():
     cond = ["a", "a", "a", "a", "b", "b"]
     t = aamir.accuracy_table(pred, lab, cond, ("x", "y"))
     row = t[(t.condition == "a") & (t["class"] == "x")].iloc[0]
-    assert row.accuracy == 0.5 and row.sem == pytest.approx(np.std([1, 0], ddof=1) / np.sqrt(2))
+    assert row.accuracy == 0.5 and row["sem"] == pytest.approx(np.std([1, 0], ddof=1) / np.sqrt(2))
     assert t[(t.condition == "b")].accuracy.item() == 1.0
     acc = aamir.condition_accuracy(t)
     assert acc["a"] == 0.5 and acc["b"] == 1.0

@@ -26,7 +26,7 @@ def accuracy_bars(table: pd.DataFrame):
     width = 0.8 / len(CONDITIONS)
     for i, cond in enumerate(CONDITIONS):
         t = table[table.condition == cond].set_index("class").reindex(classes)
-        ax.bar(np.arange(len(classes)) + i * width, t.accuracy, width, yerr=t.sem, label=cond,
+        ax.bar(np.arange(len(classes)) + i * width, t.accuracy, width, yerr=t["sem"], label=cond,
                color=CONDITION_COLOURS[cond], capsize=2)
     ax.set_xticks(np.arange(len(classes)) + 0.4 - width / 2)
     ax.set_xticklabels(classes, rotation=30)
