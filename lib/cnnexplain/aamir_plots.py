@@ -100,7 +100,9 @@ def inter_class_heatmaps(matrices: dict):
         ax.set_yticks(range(m.shape[0]))
         ax.set_yticklabels(m.index, fontsize=6)
         label(ax, name, "training class", "test class")
-    fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label="mean I_total")
+    for ax in axes[0]:
+        ax.grid(False)
+    fig.colorbar(im, ax=axes[0, -1], shrink=0.8, label="mean I_total")
     fig.suptitle("Fig. 7: inter-class influence (training class → test class)")
     return fig
 
@@ -125,7 +127,9 @@ def clustering_panels(per_class: dict):
             for j in range(len(dist)):
                 axes[1, c].text(j, i, f"{dist.iat[i, j]:.2f}", ha="center", va="center", fontsize=6, color="w")
         label(axes[1, c], f"{cls}: Pearson distance 1−ρ", "condition", "condition")
-    fig.colorbar(im, ax=axes[1].tolist(), shrink=0.8)
+    for ax in axes[1]:
+        ax.grid(False)
+    fig.colorbar(im, ax=axes[1, -1], shrink=0.8)
     fig.suptitle("Fig. 8: clustering of layer-wise influence vectors I_Lavg")
     return fig
 
