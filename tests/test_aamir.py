@@ -45,12 +45,12 @@ def test_bad_config():
 
 def test_influence_shapes_and_cache(tiny):
     root, study = tiny
-    scores, glob, timings = aamir.compute_influence(study, n_hessian=16, cg_iterations=5, progress=False,
+    scores, glob, timings = aamir.compute_influence(study, n_hessian=8, cg_iterations=2, progress=False,
                                                     global_influence=True)
     assert scores.layers.shape == (40, 30, 16) and glob.layers.shape == (40, 30, 1)
     assert torch.isfinite(scores.layers).all()
     assert {"test_side_s", "training_pass_s"} <= set(timings)
-    cached, glob2, t2 = aamir.compute_influence(study, n_hessian=16, cg_iterations=5, progress=False,
+    cached, glob2, t2 = aamir.compute_influence(study, n_hessian=8, cg_iterations=2, progress=False,
                                                 global_influence=True)
     assert t2["from_cache"] and torch.equal(cached.layers, scores.layers) and torch.equal(glob2.layers, glob.layers)
 

@@ -64,14 +64,14 @@ def test_paper_path_end_to_end_smoke(tmp_path):
     assert set(y_train.tolist()) == {i for w in aamir_paper.PAPER_CLASSES.values() for _, i in w}
     pred = study.predictions().numpy()
     assert ((pred >= -1) & (pred < 10)).all()
-    # the 16 blocks exist; score two cheap ones (fc6 alone has 103M parameters)
+    # the 16 blocks exist; score the cheapest, fc8 (fc6 alone has 103M parameters; all 16 are the GPU's job)
     from cnnexplain.hvp import parameter_blocks
 
     names = [b.name for b in parameter_blocks(study.model, example_input=study.x_train[:1])]
     assert len(names) == 16
-    scores, _, timings = aamir.compute_influence(study, n_hessian=4, cg_iterations=2, batch_size=4, progress=False,
-                                                 layers=[names[0], names[-1]])
-    assert scores.layers.shape == (40, 19, 2) and torch.isfinite(scores.layers).all()
+    scores, _, timings = aamir.compute_influence(study, n_hessian=2, cg_iterations=1, batch_size=8, progress=False,
+                                                 layers=[names[-1]])
+    assert scores.layers.shape == (40, 19, 1) and torch.isfinite(scores.layers).all()
     table1 = aamir.accuracy_table(pred, study.y_test.numpy(), study.conditions, study.class_names,
                                   study.true_class_probability().numpy())
     assert len(table1) == 40
