@@ -176,11 +176,27 @@ def build_study(config: StudyConfig = StudyConfig(), cache_root: str | Path | No
     from cnnexplain.models import VGG16Small
     from cnnexplain.seeding import seed_everything
 
-    train_batch, tests = make_world_data(config)
+    folder = study_dir(config, cache_root)
+    data_file = folder / "data.pt"
+    if use_cache and data_file.exists():  # the styled condition (Gatys) is the slow part: generate once
+        saved = torch.load(data_file, weights_only=True)
+        train_batch = world.WorldBatch(saved["x_train"], saved["y_train"], saved["m_train"], saved["t_train"], "original")
+        tests = {c: world.WorldBatch(saved[f"x_{c}"], saved[f"y_{c}"], saved[f"m_{c}"], saved[f"t_{c}"], c)
+                 for c in CONDITIONS}
+    else:
+        train_batch, tests = make_world_data(config)
+        if use_cache:
+            folder.mkdir(parents=True, exist_ok=True)
+            payload = {"x_train": train_batch.images, "y_train": train_batch.labels, "m_train": train_batch.masks,
+                       "t_train": train_batch.texture_labels}
+            for c in CONDITIONS:
+                payload.update({f"x_{c}": tests[c].images, f"y_{c}": tests[c].labels, f"m_{c}": tests[c].masks,
+                                f"t_{c}": tests[c].texture_labels})
+            torch.save(payload, data_file.with_suffix(".tmp"))
+            data_file.with_suffix(".tmp").replace(data_file)
     seed_everything(config.seed)
     model = VGG16Small(num_classes=len(world.CLASSES), image_size=config.image_size, width=config.width,
                        hidden=config.hidden)
-    folder = study_dir(config, cache_root)
     weights = folder / "model.pt"
     info = {"config": asdict(config), "cache": str(folder)}
     if use_cache and weights.exists():
@@ -355,10 +371,12 @@ def condition_accuracy(table: pd.DataFrame) -> pd.Series:
 # Fig. 2 / Table 2
 
 
-def most_influential_table(scores: InfluenceScores, study: Study, predictions, layer: str | None = None) -> pd.DataFrame:
+def most_influential_table(scores: InfluenceScores, study: Study, predictions, layer: str | None = None,
+                           largest: bool = True) -> pd.DataFrame:
     """Per test image: the training image with the highest I_total (or one layer's score), its class, the
-    test image's predicted class, and whether they agree (Fig. 2, Table 2)."""
-    index, value = scores.most_influential(1, layer)
+    test image's predicted class, and whether they agree (Fig. 2, Table 2). ``largest=False``: the lowest
+    score instead (Koh & Liang's most *helpful* image under Eq. 5's sign)."""
+    index, value = scores.most_influential(1, layer, largest)
     index, value = index[:, 0].numpy(), value[:, 0].numpy()
     names = np.array(list(study.class_names) + ["other"])  # "other": an ImageNet class outside the 10
     predictions = np.asarray(predictions)
