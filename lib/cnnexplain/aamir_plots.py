@@ -79,6 +79,8 @@ def intra_class_scatter(intra: pd.DataFrame, classes=None, split_styled: bool = 
                            wrong.I_avg, facecolors="none", edgecolors="k", s=40, linewidths=0.6)
             ax.set_xticks(range(len(CONDITIONS)))
             ax.set_xticklabels(["orig", "white", "textured", "styled"], rotation=45, fontsize=7)
+        scale = float(np.median(np.abs(intra.I_avg))) or 1.0
+        ax.set_yscale("symlog", linthresh=scale)  # a few images have scores 100x the median: keep all visible
         ax.axhline(lines["median"], color="red", ls=":")
         ax.axhline(lines["max"], color="green", lw=0.8)
         ax.axhline(lines["min"], color="blue", lw=0.8)
