@@ -94,9 +94,11 @@ def inter_class_heatmaps(matrices: dict):
     """Fig. 7: mean influence of each training class (x) on each test class (y), one panel per
     condition or split."""
     fig, axes = plt.subplots(1, len(matrices), figsize=(3.6 * len(matrices), 3.4), squeeze=False)
-    vmax = np.nanmax([np.nanmax(np.abs(m.to_numpy())) for m in matrices.values()]) or 1.0
     for ax, (name, m) in zip(axes[0], matrices.items()):
+        finite = np.abs(m.to_numpy())[np.isfinite(m.to_numpy())]
+        vmax = float(finite.max()) if finite.size and finite.max() > 0 else 1.0  # one scale per panel
         im = ax.imshow(m.to_numpy(), cmap=SIGNED_CMAP, vmin=-vmax, vmax=vmax)
+        fig.colorbar(im, ax=ax, shrink=0.7)
         ax.set_xticks(range(m.shape[1]))
         ax.set_xticklabels(m.columns, rotation=90, fontsize=6)
         ax.set_yticks(range(m.shape[0]))
@@ -104,8 +106,7 @@ def inter_class_heatmaps(matrices: dict):
         label(ax, name, "training class", "test class")
     for ax in axes[0]:
         ax.grid(False)
-    fig.colorbar(im, ax=axes[0, -1], shrink=0.8, label="mean I_total")
-    fig.suptitle("Fig. 7: inter-class influence (training class → test class)")
+    fig.suptitle("Fig. 7: inter-class influence, mean I_total (training class → test class; own scale per panel)")
     return fig
 
 
