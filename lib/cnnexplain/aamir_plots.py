@@ -93,7 +93,7 @@ def intra_class_scatter(intra: pd.DataFrame, classes=None, split_styled: bool = 
 def inter_class_heatmaps(matrices: dict):
     """Fig. 7: mean influence of each training class (x) on each test class (y), one panel per
     condition or split."""
-    fig, axes = plt.subplots(1, len(matrices), figsize=(3.6 * len(matrices), 3.4), squeeze=False)
+    fig, axes = plt.subplots(1, len(matrices), figsize=(4.4 * len(matrices), 3.6), squeeze=False)
     for ax, (name, m) in zip(axes[0], matrices.items()):
         finite = np.abs(m.to_numpy())[np.isfinite(m.to_numpy())]
         vmax = float(finite.max()) if finite.size and finite.max() > 0 else 1.0  # one scale per panel
