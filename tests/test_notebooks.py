@@ -38,3 +38,15 @@ def test_notebook_runs_in_smoke_profile(path, tmp_path, capsys):
     assert run["status"] == "ok" and run["profile"] == "smoke"
     produced = list((tmp_path / path.stem).glob("*.png")) + list((tmp_path / path.stem).glob("*.csv"))
     assert produced, f"{path.stem} produced no figure or table"
+
+
+def test_profiles_file_names_only_existing_notebooks_and_parameters():
+    from cnnexplain.profiles import load_overrides, notebook_parameters, overrides_for
+    from cnnexplain.results import PROFILES
+
+    overrides = load_overrides(ROOT / "notebooks" / "profiles.toml")  # raises on invalid TOML
+    assert set(overrides) <= {nb.stem for nb in NOTEBOOKS}
+    for path in NOTEBOOKS:
+        parameters = notebook_parameters(path)
+        for profile in PROFILES:
+            overrides_for(overrides, path, profile, parameters)  # raises on an undefined parameter
