@@ -498,7 +498,7 @@ def train_l2x(model: nn.Module, images: torch.Tensor, patch: int = 4, k: int = 8
     Loss: cross-entropy between the model's output distribution and q(x ⊙ mask), mask a relaxed k-subset
     of patches. Returns the explainer in eval mode with ``.fidelity`` = agreement of q on the hard top-k
     mask with the model's prediction on ``images``."""
-    from tqdm.auto import tqdm
+    from cnnexplain.progress import progress as progress_bar
 
     images = check_images(images)
     generator_state = torch.get_rng_state()
@@ -510,7 +510,7 @@ def train_l2x(model: nn.Module, images: torch.Tensor, patch: int = 4, k: int = 8
     opt = torch.optim.Adam(explainer.parameters(), lr=lr)
     order_gen = torch.Generator().manual_seed(seed)
     explainer.train()
-    for _ in tqdm(range(epochs), desc="L2X epochs", disable=not progress, leave=False):
+    for _ in progress_bar(range(epochs), desc="L2X epochs", disable=not progress):
         for idx in torch.randperm(len(images), generator=order_gen).split(batch_size):
             q = explainer(images[idx])
             loss = -(probs[idx] * torch.log_softmax(q, 1)).sum(1).mean()

@@ -34,7 +34,7 @@ from typing import Sequence
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+from cnnexplain.progress import progress as progress_bar
 
 from cnnexplain.hvp import (BlockHessian, check_eval_mode, DenseBlock, GradientGraph, LossFn, block_hessians_from_jacobians, ModelFunction, ParameterBlock, check_batch, cross_entropy,
                             global_block, parameter_blocks, per_sample_grads, select_blocks)
@@ -119,8 +119,8 @@ def _score_range(fn: ModelFunction, blocks: Sequence[ParameterBlock], test_side:
     """Scores (n_test, len(x), n_layers) of training examples ``x`` against cached test-side iHVPs."""
     n_test = test_side[0].shape[0]
     out = torch.empty(n_test, len(x), len(blocks), dtype=fn.dtype)
-    for begin, end in tqdm(list(_train_batches(len(x), batch_size)), desc="training pass",
-                           disable=not progress, leave=False):
+    for begin, end in progress_bar(list(_train_batches(len(x), batch_size)), desc="training pass",
+                                   disable=not progress, leave=False):
         grads = per_sample_grads(fn, x[begin:end], y[begin:end], blocks)
         for l, (g, s) in enumerate(zip(grads, test_side)):
             out[:, begin:end, l] = -(s @ g.T).detach().cpu()

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+from cnnexplain.progress import progress as progress_bar
 
 
 @dataclass
@@ -70,7 +70,7 @@ def leave_one_out_loss_changes(model: nn.Module, x: torch.Tensor, y: torch.Tenso
     base = test_losses(model)
     everything = torch.arange(len(x))
     changes = []
-    for j in tqdm(list(indices), desc="leave-one-out retraining", disable=not progress):
+    for j in progress_bar(list(indices), desc="leave-one-out retraining", disable=not progress):
         retrained = copy.deepcopy(model)
         keep = everything if j is None else everything[everything != j]
         fit_lbfgs(retrained, x, y, weight_decay, max_iter, tolerance_grad, keep=keep)

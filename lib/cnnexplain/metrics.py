@@ -151,7 +151,7 @@ def sanity_check(model: nn.Module, images: torch.Tensor, target, method: str, la
     not. Returns one row per step: ``step`` (0 = original), ``randomized_through`` (layer name),
     ``spearman_mean``, ``spearman_std``. A constant map counts as correlation 0.
     """
-    from tqdm.auto import tqdm
+    from cnnexplain.progress import progress as progress_bar
 
     images = check_images(images)
     target = resolve_target(model, images, target)
@@ -175,8 +175,8 @@ def sanity_check(model: nn.Module, images: torch.Tensor, target, method: str, la
     torch_state = torch.get_rng_state()
     torch.manual_seed(seed)
     try:
-        for step, (name, _) in enumerate(tqdm(named[::-1], desc=f"randomize ({method})", disable=not progress,
-                                              leave=False), start=1):
+        for step, (name, _) in enumerate(progress_bar(named[::-1], desc=f"randomize ({method})", disable=not progress,
+                                                        leave=False), start=1):
             modules[name].reset_parameters()
             current = maps(randomized)
             rho = np.array([_rank_correlation(r, c) for r, c in zip(reference, current)])

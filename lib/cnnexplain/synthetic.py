@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+from cnnexplain.progress import progress as progress_bar
 
 #: input range and relevant features of each data set
 RANGES = {"two_features": (0.0, 1.0), "plus_one": (1.0, 2.0), "orange_skin": (1.0, 2.0)}
@@ -80,7 +80,7 @@ def _fit(model, x, y, epochs, batch_size, lr, seed, progress) -> list[float]:
     loss_fn = nn.CrossEntropyLoss()
     history = []
     model.train()
-    for _ in tqdm(range(epochs), desc="epochs", disable=not progress, leave=False):
+    for _ in progress_bar(range(epochs), desc="epochs", disable=not progress):
         order = torch.randperm(len(x), generator=generator)
         total = 0.0
         for start in range(0, len(x), batch_size):
