@@ -27,6 +27,7 @@ the same batches and hence the same results.
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -34,10 +35,10 @@ from typing import Sequence
 import numpy as np
 import torch
 from torch import nn
-from cnnexplain.progress import progress as progress_bar
 
 from cnnexplain.hvp import (BlockHessian, check_eval_mode, DenseBlock, GradientGraph, LossFn, block_hessians_from_jacobians, ModelFunction, ParameterBlock, check_batch, cross_entropy,
                             global_block, parameter_blocks, per_sample_grads, select_blocks)
+from cnnexplain.progress import progress as progress_bar
 from cnnexplain.solvers import Solver, make_solver
 
 
@@ -128,6 +129,9 @@ def _score_range(fn: ModelFunction, blocks: Sequence[ParameterBlock], test_side:
 
 
 def _shard_task(model, blocks, loss_fn, test_side, x, y, batch_size):
+    # functional_call swaps parameters into the module while it runs; in-process workers (a LocalCluster
+    # with processes=False) share one scattered module, so each task works on its own copy.
+    model = copy.deepcopy(model)
     fn = ModelFunction(model, blocks, loss_fn)
     return _score_range(fn, blocks, test_side, x, y, batch_size)
 
