@@ -99,3 +99,17 @@ def test_progress_is_silent_when_headless(monkeypatch):
     monkeypatch.setenv("CNNEXPLAIN_HEADLESS", "0")
     bar = progress(range(3))
     assert not bar.disable and list(bar) == [0, 1, 2]
+
+
+def test_setup_notebook_sets_torch_threads_and_refuses_bad_counts(tmp_path):
+    before = torch.get_num_threads()
+    try:
+        cnnexplain.setup_notebook("07_demo", "smoke", 0, output_dir=tmp_path, threads=2)
+        assert torch.get_num_threads() == 2
+        cnnexplain.setup_notebook("07_demo", "smoke", 0, output_dir=tmp_path, threads=0)
+        assert torch.get_num_threads() == 2  # 0 keeps what is set
+        for bad in (-1, 1.5, True, "2"):
+            with pytest.raises(ValueError, match="threads must be a non-negative int"):
+                cnnexplain.setup_notebook("07_demo", "smoke", 0, output_dir=tmp_path, threads=bad)
+    finally:
+        torch.set_num_threads(before)
