@@ -15,7 +15,7 @@ PROFILE ?= default
 NOTEBOOKS ?=
 PYTEST_ARGS ?=
 
-.PHONY: install test unit reproduce lab clean-results clean
+.PHONY: install test unit browser reproduce lab clean-results clean
 
 install: $(STAMP)
 
@@ -32,6 +32,9 @@ test: $(STAMP)
 
 unit: $(STAMP)
 	$(PY) -m pytest -n 2 -m "not notebook and not browser" $(PYTEST_ARGS)
+
+browser: $(STAMP)
+	$(PY) -m pytest -n 2 --timeout 900 tests/test_browser.py $(PYTEST_ARGS)
 
 reproduce: $(STAMP)
 	$(PY) -m cnnexplain.reproduce --profile $(PROFILE) $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS))

@@ -26,6 +26,16 @@ def test_committed_notebook_is_clean(path):
     tagged = [c for c in code if "parameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1, f"{path.name} needs exactly one cell tagged 'parameters'"
     assert "PROFILE" in tagged[0].source and "SEED" in tagged[0].source
+    assert not any("set_num_threads" in c.source for c in code), \
+        f"{path.name} sets torch's threads itself: pass THREADS to setup_notebook(..., threads=THREADS)"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_notebook_offers_an_explore_widget(path):
+    """Readers explore every notebook with a slider or dropdown (tests/test_browser.py moves them)."""
+    nb = nbformat.read(path, as_version=4)
+    calls = [c for c in nb.cells if c.cell_type == "code" and "explore(" in c.source]
+    assert calls, f"{path.name} has no cnnexplain.widgets.explore(...) call: add a slider or dropdown on a figure"
 
 
 @pytest.mark.notebook
