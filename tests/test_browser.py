@@ -352,15 +352,20 @@ def _settled_image(page, box) -> str:
     return _wait_until(settled, REDRAW_S, "the figure to settle after the last redraw")
 
 
-def _move_control(page, box) -> str:
-    """Move the box's first slider to its far end by keyboard (or pick another dropdown option).
+def _controls(box) -> list:
+    """The box's sliders (one per slider widget, range sliders included) and dropdowns, in order."""
+    return box.locator(".widget-slider, .widget-dropdown").all()
+
+
+def _move_control(control) -> str:
+    """Move a slider's first handle to its far end by keyboard (or pick another dropdown option).
 
     The far end, not a step: on smoke data neighbouring values can draw identical figures (e.g. two
     levels that pick the same test sample), and an unchanged PNG is what this test must catch."""
-    handle = box.locator(".noUi-handle").first
+    handle = control.locator(".noUi-handle").first
     if handle.count():
         handle.scroll_into_view_if_needed()
-        readout = box.locator(".widget-readout").first
+        readout = control.locator(".widget-readout").first
         before = readout.inner_text()
         handle.focus()
         handle.press("End")
@@ -368,9 +373,9 @@ def _move_control(page, box) -> str:
             handle.press("Home")
         _wait_until(lambda: readout.inner_text() != before, 30, "the slider readout to change")
         return f"slider {before} -> {readout.inner_text()}"
-    select = box.locator("select").first
+    select = control.locator("select").first
     options = select.locator("option").all_inner_texts()
-    assert len(options) > 1, "explore box without a slider, and a dropdown with a single option"
+    assert len(options) > 1, "a dropdown with a single option cannot be explored"
     current = select.input_value()
     choice = next(o for o in options if o != current)
     select.select_option(label=choice)
@@ -425,23 +430,28 @@ def test_notebook_runs_in_jupyterlab_and_its_sliders_redraw(name, lab, browser_p
         moves = []
         for i in range(n_boxes):
             box = boxes.nth(i)
+            controls = _controls(box)
+            assert controls, f"{name}: explore box {i} has no slider or dropdown"
             before = _one_image_src(box)
-            began_move = time.monotonic()
-            moves.append(_move_control(page, box))
+            for j, control in enumerate(controls):
+                began_move = time.monotonic()
+                moves.append(f"box {i} control {j}: " + _move_control(control))
 
-            def redrawn():
-                errors = _errors_in(page.evaluate(CELLS_JS), page)
-                assert not errors, f"{name}: error output after moving a control ({moves[-1]}):\n" + "\n".join(errors)
-                return _image_src(box) not in (before, None)
+                def redrawn():
+                    errors = _errors_in(page.evaluate(CELLS_JS), page)
+                    assert not errors, f"{name}: error output after moving a control ({moves[-1]}):\n" + "\n".join(errors)
+                    return _image_src(box) not in (before, None)
 
-            _wait_until(redrawn, REDRAW_S, f"{name}: explore box {i} to redraw")
-            timings[f"redraw_{i}_s"] = time.monotonic() - began_move
-            final = _settled_image(page, box)
-            assert final != before, "the figure's PNG did not change"
-            assert _one_image_src(box) == final
+                _wait_until(redrawn, REDRAW_S, f"{name}: explore box {i} to redraw after {moves[-1]}")
+                timings[f"redraw_{i}_{j}_s"] = time.monotonic() - began_move
+                final = _settled_image(page, box)
+                assert final != before, f"the figure's PNG did not change after {moves[-1]}"
+                assert _one_image_src(box) == final
+                before = final
             box.scroll_into_view_if_needed()
             page.screenshot(path=str(SCREENSHOTS / f"{name}-2-after-slider-{i}.png"))
             box.screenshot(path=str(SCREENSHOTS / f"{name}-3-explore-box-{i}.png"))
+        print(f"{name}: moved {moves}")
 
         state = page.evaluate(CELLS_JS)
         errors = _errors_in(state, page)
