@@ -114,15 +114,19 @@ def random_vgg16():
     return survey.vgg16_for_attribution(None)
 
 
+@pytest.mark.slow  # building VGG16's 138 M random weights takes a few seconds
 def test_vgg16_for_attribution_is_captum_safe_and_has_no_gap(random_vgg16):
     from torch import nn
 
     assert not any(m.inplace for m in random_vgg16.modules() if isinstance(m, nn.ReLU))
     assert not random_vgg16.training
     assert not survey.has_global_average_pooling(random_vgg16)
-    assert len(__import__("cnnexplain.metrics").metrics.parameter_layers(random_vgg16)) == 16  # 13 conv + 3 fc
+    from cnnexplain.metrics import parameter_layers
+
+    assert len(parameter_layers(random_vgg16)) == 16  # 13 conv + 3 fc: the sanity check randomizes all 16
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["saliency", "guided_backprop", "gradcam", "deeplift"])
 def test_paper_vgg16_runs_the_gradient_methods(random_vgg16, method):
     x = torch.rand(1, 3, 32, 32)  # VGG16's adaptive pooling accepts small inputs: the structure, cheaply
@@ -130,6 +134,7 @@ def test_paper_vgg16_runs_the_gradient_methods(random_vgg16, method):
     assert out.shape == x.shape and torch.isfinite(out).all()
 
 
+@pytest.mark.slow
 def test_paper_vgg16_refuses_cam_with_a_clear_message(random_vgg16):
     results = survey.explain_all(random_vgg16, torch.rand(1, 3, 32, 32), 0, ["cam"], {})
     assert "global average pooling" in results["cam"]
