@@ -476,8 +476,12 @@ def show_explanation(ax, result, title: str = "", image=None):
     ax.set_xticks([])
     ax.set_yticks([])
     if isinstance(result, str):
-        ax.text(0.5, 0.5, "n/a\n" + result[:60] + "…", ha="center", va="center", fontsize=6, wrap=True,
+        import textwrap
+
+        reason = "\n".join(textwrap.wrap(result, 16)[:4]) + ("…" if len(result) > 64 else "")
+        ax.text(0.5, 0.5, "n/a\n" + reason if result else "n/a", ha="center", va="center", fontsize=5,
                 transform=ax.transAxes)
+        ax.set_box_aspect(1)  # a square cell like the maps beside it
     elif image is not None:  # a synthesized input
         array = image.detach().cpu().float()
         array = (array - array.min()) / (array.max() - array.min() + 1e-12)
