@@ -53,6 +53,7 @@ def test_measure_methods_on_a_tiny_net():
     assert t.loc["saliency", "time_vs_saliency"] == 1.0
     assert set(m.sanity) == {"saliency", "occlusion"}
     assert "sanity_all_layers" not in t or pd.isna(t.loc["l2x", "sanity_all_layers"])
+    assert t.loc["saliency", "sanity_top_half"] == m.sanity["saliency"]["spearman_mean"].iloc[2]  # 2 of 4 layers
     assert m.deletion["saliency"][1].shape == (5,)
 
 
@@ -199,6 +200,9 @@ def test_sanity_separation_criterion():
     assert not survey.sanity_separation(table)["separates"]
     with pytest.raises(ValueError, match="smoothgrad"):
         survey.sanity_separation(table[table["method"] != "smoothgrad"])
+    table["sanity_top_half"] = [0.95, 0.7, 0.6]
+    half = survey.sanity_separation(table, "sanity_top_half")
+    assert half["separates"] and half["gap"] == pytest.approx(0.25)
 
 
 def test_draw_taxonomy_one_aspect():
