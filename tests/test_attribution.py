@@ -229,3 +229,19 @@ def test_influential_scores_plug_in_when_issue_9_module_is_present():
         return
     info = A.METHODS["influential_scores"]
     assert info.needs_internals and not info.needs_training
+
+
+def test_l2x_straight_through_trains_on_hard_masks():
+    """Training with straight_through: the approximator's input keeps exactly k whole patches (hard mask),
+    while the selector still gets gradients through the relaxation."""
+    torch.manual_seed(0)
+    explainer = A.L2XExplainer(1, 3, patch=4, k=3, width=4)
+    explainer.train()
+    seen = {}
+    handle = explainer.approximator[0].register_forward_hook(lambda m, i, o: seen.__setitem__("x", i[0]))
+    x = torch.rand(2, 1, 16, 16) + 0.5
+    explainer(x).sum().backward()
+    handle.remove()
+    kept = (seen["x"].abs() > 0).float().reshape(2, 4, 4, 4, 4).amax(dim=(2, 4))  # (N, 4, 4) patches kept
+    assert kept.sum(dim=(1, 2)).tolist() == [3.0, 3.0]
+    assert explainer.selector[0].weight.grad.abs().sum() > 0

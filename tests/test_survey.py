@@ -53,6 +53,7 @@ def test_measure_methods_on_a_tiny_net():
     assert t.loc["saliency", "time_vs_saliency"] == 1.0
     assert set(m.sanity) == {"saliency", "occlusion"}
     assert "sanity_all_layers" not in t or pd.isna(t.loc["l2x", "sanity_all_layers"])
+    assert t.loc["saliency", "sanity_top_half"] == m.sanity["saliency"]["spearman_mean"].iloc[2]  # 2 of 4 layers
     assert m.deletion["saliency"][1].shape == (5,)
 
 
@@ -103,3 +104,114 @@ def test_vgg16_without_cached_weights_stops_with_instructions(monkeypatch, tmp_p
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
     with pytest.raises(DataUnavailableError, match="VGG16 ImageNet weights not found"):
         survey.pretrained_vgg16()
+
+
+# --- the paper path's structure: torchvision VGG16 with weights=None (nothing downloaded) ---------------
+
+
+@pytest.fixture(scope="module")
+def random_vgg16():
+    torch.manual_seed(0)
+    return survey.vgg16_for_attribution(None)
+
+
+@pytest.mark.slow  # building VGG16's 138 M random weights takes a few seconds
+def test_vgg16_for_attribution_is_captum_safe_and_has_no_gap(random_vgg16):
+    from torch import nn
+
+    assert not any(m.inplace for m in random_vgg16.modules() if isinstance(m, nn.ReLU))
+    assert not random_vgg16.training
+    assert not survey.has_global_average_pooling(random_vgg16)
+    from cnnexplain.metrics import parameter_layers
+
+    assert len(parameter_layers(random_vgg16)) == 16  # 13 conv + 3 fc: the sanity check randomizes all 16
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["saliency", "guided_backprop", "gradcam", "deeplift"])
+def test_paper_vgg16_runs_the_gradient_methods(random_vgg16, method):
+    x = torch.rand(1, 3, 32, 32)  # VGG16's adaptive pooling accepts small inputs: the structure, cheaply
+    out = A.explain(random_vgg16, x, 3, method)
+    assert out.shape == x.shape and torch.isfinite(out).all()
+
+
+@pytest.mark.slow
+def test_paper_vgg16_refuses_cam_with_a_clear_message(random_vgg16):
+    results = survey.explain_all(random_vgg16, torch.rand(1, 3, 32, 32), 0, ["cam"], {})
+    assert "global average pooling" in results["cam"]
+
+
+def test_textured_shapes_paper_profile_stops_without_weights(monkeypatch, tmp_path):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    with pytest.raises(DataUnavailableError, match="VGG16 ImageNet weights not found"):
+        survey.textured_shapes_model("paper", study={}, n_images=2)
+
+
+def test_textured_shapes_model_reuses_the_aamir_study(monkeypatch, tmp_path):
+    """smoke/default: the VGG16Small of cnnexplain.aamir, trained once into the shared cache, then loaded."""
+    monkeypatch.setenv("CNNEXPLAIN_CACHE", str(tmp_path))
+    study = dict(n_train_per_class=2, n_test_per_class=1, epochs=1, width=4, hidden=8, texture_prob=0.9,
+                 shape_prob=0.5, style_method="colour", style_steps=1)
+    first = survey.textured_shapes_model("default", study=study, n_images=3, seed=0)
+    again = survey.textured_shapes_model("smoke", study=study, n_images=3, seed=0)
+    assert first.info["trained_now"] and not again.info["trained_now"]
+    assert type(first.model).__name__ == "VGG16Small" and not survey.has_global_average_pooling(first.model)
+    assert first.images.shape == (3, 3, 64, 64) and torch.equal(first.images, again.images)
+    assert first.image_names == ["disk", "square", "triangle"]  # one original-condition image per class
+    assert (first.images.mean(dim=(1, 2, 3)) > 0.05).all()  # natural, non-zero backgrounds
+    assert len(first.l2x_images) == 20
+
+
+# --- claims and summaries of the measured Table 1 ------------------------------------------------------
+
+
+def _measured(eff_ratio, error, black_box):
+    return pd.DataFrame([
+        dict(method="saliency", needs_training=False, time_per_image_s=0.001, time_vs_saliency=1.0,
+             completeness_error=0.9, runs_on_black_box=False, deletion_auc=0.1, insertion_auc=0.5),
+        dict(method="lime", needs_training=False, time_per_image_s=0.001 * eff_ratio, time_vs_saliency=eff_ratio,
+             completeness_error=error, runs_on_black_box=black_box, deletion_auc=0.2, insertion_auc=0.4),
+    ])
+
+
+def test_table1_claims_combine_models_with_numbers():
+    claims = {c["claim_id"]: c for c in survey.table1_claims({"A": _measured(50.0, 0.01, True),
+                                                              "B": _measured(5.0, 0.01, True)})}
+    eff = claims["table1_lime_efficiency"]  # survey: Low; A measures Low (50x), B High (5x)
+    assert eff["verdict"] == "partly reproduced" and "50.0x" in eff["ours"] and "5.0x" in eff["ours"]
+    assert "B" in eff["note"]
+    assert claims["table1_lime_model_agnostic"]["verdict"] == "reproduced"
+    assert claims["table1_lime_locality"]["verdict"] == "reproduced"
+    none = survey.table1_claims({"A": _measured(5.0, 0.5, False)})
+    assert {c["claim_id"]: c["verdict"] for c in none}["table1_lime_locality"] == "not reproduced"
+
+
+def test_table1_summary_has_one_line_per_method():
+    summary = survey.table1_summary(_measured(50.0, 0.01, True))
+    assert set(summary) == {"saliency", "lime"}
+    assert "efficiency Low (50.0x" in summary["lime"] and "locality Yes" in summary["lime"]
+
+
+def test_sanity_separation_criterion():
+    table = pd.DataFrame(dict(method=["guided_backprop", "saliency", "smoothgrad"], sanity_all_layers=[0.6, 0.3, 0.39]))
+    result = survey.sanity_separation(table)
+    assert result["separates"] and result["gap"] == pytest.approx(0.21)
+    table.loc[0, "sanity_all_layers"] = 0.5
+    assert not survey.sanity_separation(table)["separates"]
+    with pytest.raises(ValueError, match="smoothgrad"):
+        survey.sanity_separation(table[table["method"] != "smoothgrad"])
+    table["sanity_top_half"] = [0.95, 0.7, 0.6]
+    half = survey.sanity_separation(table, "sanity_top_half")
+    assert half["separates"] and half["gap"] == pytest.approx(0.25)
+
+
+def test_draw_taxonomy_one_aspect():
+    import matplotlib.pyplot as plt
+
+    aspect = list(survey.TAXONOMY)[2]
+    fig = survey.draw_taxonomy(aspects=[aspect])
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert aspect in texts and list(survey.TAXONOMY)[0] not in texts
+    plt.close(fig)
+    with pytest.raises(ValueError, match="unknown aspects"):
+        survey.draw_taxonomy(aspects=["nonsense"])

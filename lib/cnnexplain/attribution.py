@@ -445,9 +445,9 @@ class L2XExplainer(nn.Module):
     """
 
     def __init__(self, in_channels: int, num_classes: int, patch: int = 4, k: int = 8, width: int = 32,
-                 tau: float = 0.5):
+                 tau: float = 0.5, straight_through: bool = True):
         super().__init__()
-        self.patch, self.k, self.tau = patch, k, tau
+        self.patch, self.k, self.tau, self.straight_through = patch, k, tau, straight_through
         self.selector = nn.Sequential(
             nn.Conv2d(in_channels, width, 3, padding=1), nn.ReLU(),
             nn.Conv2d(width, width, 3, padding=1), nn.ReLU(),
@@ -455,10 +455,12 @@ class L2XExplainer(nn.Module):
             nn.Conv2d(width, width, 3, padding=1), nn.ReLU(),
             nn.Conv2d(width, 1, 1),
         )
+        # the approximator keeps a coarse 4×4 layout (not one global average): which patches were kept,
+        # and where, is what it must read a class from
         self.approximator = nn.Sequential(
             nn.Conv2d(in_channels, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
             nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(),
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2 * width, num_classes),
+            nn.AdaptiveAvgPool2d(4), nn.Flatten(), nn.Linear(2 * width * 16, num_classes),
         )
 
     def scores(self, images: torch.Tensor) -> torch.Tensor:
@@ -485,14 +487,24 @@ class L2XExplainer(nn.Module):
         return patch_map.repeat_interleave(self.patch, dim=2).repeat_interleave(self.patch, dim=3)
 
     def forward(self, images: torch.Tensor, hard: bool = False) -> torch.Tensor:
+        """q(x ⊙ mask). ``hard``: the top-k patches of the selector (explaining). Training: a relaxed
+        k-subset sample; with ``straight_through`` (default) the approximator sees that sample's top-k
+        patches as a HARD mask while gradients flow through the relaxation, so it learns on the same kind
+        of input it is evaluated on (Chen et al. use the relaxed mask itself; at our small training budget
+        that train/test mismatch left the approximator near chance)."""
         logits = self.scores(images)
-        mask = self.hard_mask(logits) if hard else self.relaxed_mask(logits)
+        if hard:
+            mask = self.hard_mask(logits)
+        else:
+            mask = self.relaxed_mask(logits)
+            if self.straight_through:
+                mask = self.hard_mask(mask) + mask - mask.detach()
         return self.approximator(images * self.upsample(mask))
 
 
 def train_l2x(model: nn.Module, images: torch.Tensor, patch: int = 4, k: int = 8, epochs: int = 5,
               batch_size: int = 64, lr: float = 2e-3, tau: float = 0.5, seed: int = 0,
-              progress: bool = False) -> L2XExplainer:
+              straight_through: bool = True, progress: bool = False) -> L2XExplainer:
     """Train an :class:`L2XExplainer` on unlabeled ``images`` to mimic ``model`` (Chen et al. 2018, Eq. 6).
 
     Loss: cross-entropy between the model's output distribution and q(x ⊙ mask), mask a relaxed k-subset
@@ -506,7 +518,8 @@ def train_l2x(model: nn.Module, images: torch.Tensor, patch: int = 4, k: int = 8
     with torch.no_grad():
         model.eval()
         probs = torch.cat([torch.softmax(model(images[i:i + 256]), 1) for i in range(0, len(images), 256)])
-    explainer = L2XExplainer(images.shape[1], probs.shape[1], patch=patch, k=k, tau=tau).to(images.device)
+    explainer = L2XExplainer(images.shape[1], probs.shape[1], patch=patch, k=k, tau=tau,
+                             straight_through=straight_through).to(images.device)
     opt = torch.optim.Adam(explainer.parameters(), lr=lr)
     order_gen = torch.Generator().manual_seed(seed)
     explainer.train()

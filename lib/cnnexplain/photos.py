@@ -1,9 +1,8 @@
 """Colour photographs that ship with scikit-image, as small embedded data sets (no download).
 
-:func:`photo_crops` makes a 4-class colour task: random crops of four photos (cat, coffee cup,
-astronaut, rocket), flipped and rescaled, labelled by the photo they come from. A small CNN learns it
-from colour and texture in seconds, which gives the attribution gallery a colour model on real images.
-:func:`imagenet_photos` gives the same photos at 224 px, ImageNet-normalised, for torchvision's VGG16.
+:func:`imagenet_photos` gives four photos (cat, coffee cup, astronaut, rocket) at 224 px, ImageNet-normalised:
+the images torchvision's VGG16 explains in the paper profile of notebooks 41/42. :func:`photo_crops` makes
+random crops of them (a 4-class colour task), used there as the unlabeled images L2X's explainer trains on.
 """
 
 from __future__ import annotations
