@@ -161,3 +161,38 @@ def test_case_studies_paper_path_runs_on_fake_folders(tmp_path):
     assert "ballroom" in table2 and "baseball_field" in table2
     claims = json.loads((tmp_path / "results" / "32_neuroview_case_studies" / "run.json").read_text())
     assert claims["profile"] == "paper"
+
+
+def test_world_concept_masks_match_shapes_and_textures():
+    from cnnexplain import world
+
+    batch = world.make_dataset(2, "original", seed=0, texture_prob=0.5, size=32)
+    masks, names = nd.world_concept_masks(batch)
+    assert masks.shape == (len(batch), 22, 32, 32) and len(names) == 22
+    for n in range(len(batch)):
+        shape, tex = batch.labels[n].item(), batch.texture_labels[n].item()
+        assert torch.equal(masks[n, shape], batch.masks[n].bool())
+        tex_index = 20 if tex == world.NEUTRAL else 10 + tex
+        assert torch.equal(masks[n, tex_index], batch.masks[n].bool())
+        assert masks[n, :20].sum(0).max() <= 2  # one shape and at most one class texture per pixel
+        assert torch.equal(masks[n, 21], ~batch.masks[n].bool())
+    assert nd.own_concepts("disk", 0) == {"shape:disk", f"texture:{world.TEXTURES[0]}"}
+
+
+def test_class_concepts_sum_versus_mean():
+    import pandas as pd
+
+    from cnnexplain.neuroview import class_concepts
+
+    class Fixed:
+        def class_weights(self, c):
+            return np.array([1.0, 1.0, 1.0, 2.5, -1.0, -3.0])
+
+    labels = pd.DataFrame({"unit": range(6), "concept": ["a", "a", "a", "b", "a", "b"]})
+    pos, neg = class_concepts(Fixed(), labels, 0)
+    assert pos.concept.tolist() == ["a", "b"] and pos.weight.tolist() == [3.0, 2.5]
+    pos, neg = class_concepts(Fixed(), labels, 0, reduce="mean")
+    assert pos.concept.tolist() == ["b", "a"] and pos.weight.tolist() == [2.5, 1.0]
+    assert neg.concept.tolist() == ["b", "a"]
+    with pytest.raises(ValueError, match="reduce"):
+        class_concepts(Fixed(), labels, 0, reduce="max")

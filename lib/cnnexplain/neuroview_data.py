@@ -731,3 +731,32 @@ def check_case_study_data(scene: str, sound: str, multiview: str, root: str | os
     if problems:
         raise DataUnavailableError("The paper profile of notebook 32 needs these data sets under DATA_ROOT "
                                    f"({data_root(root)}):\n" + "\n".join(problems))
+
+
+# ---- Fig. 4 with a known answer: concept masks of the textured-shapes world ----------------------------------
+def world_concept_masks(batch) -> tuple[torch.Tensor, list[str]]:
+    """Per-pixel concept masks of a :class:`cnnexplain.world.WorldBatch` for the mini dissection (Fig. 4).
+
+    Concepts: ``shape:<class>`` (the object's pixels when its shape is that class), ``texture:<name>``
+    (the object's pixels when it is filled with that class texture; ``texture:neutral`` for the
+    class-free fill) and ``background``. Unlike scenes or Broden, the right answer is known: class ``c``
+    is defined by shape ``c`` and, with the world's ``texture_prob``, by texture ``c``. Returns
+    ``(masks (N, K, H, W) bool, names)``.
+    """
+    from cnnexplain import world
+
+    shapes = batch.labels if batch.shape_labels is None else batch.shape_labels
+    obj = batch.masks.bool()
+    masks = [obj & (shapes == c).view(-1, 1, 1) for c in range(len(world.CLASSES))]
+    masks += [obj & (batch.texture_labels == k).view(-1, 1, 1) for k in range(len(world.TEXTURES))]
+    masks += [obj & (batch.texture_labels == world.NEUTRAL).view(-1, 1, 1), ~obj]
+    names = ([f"shape:{c}" for c in world.CLASSES] + [f"texture:{t}" for t in world.TEXTURES]
+             + ["texture:neutral", "background"])
+    return torch.stack(masks, dim=1), names
+
+
+def own_concepts(class_name: str, class_index: int) -> set[str]:
+    """The concepts that define world class ``class_index``: its shape and its class texture."""
+    from cnnexplain import world
+
+    return {f"shape:{class_name}", f"texture:{world.TEXTURES[class_index]}"}
