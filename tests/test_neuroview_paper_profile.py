@@ -196,3 +196,21 @@ def test_class_concepts_sum_versus_mean():
     assert neg.concept.tolist() == ["b", "a"]
     with pytest.raises(ValueError, match="reduce"):
         class_concepts(Fixed(), labels, 0, reduce="max")
+
+
+@pytest.mark.slow
+@pytest.mark.notebook  # runs the whole notebook (about 30 s alone on 2 cores)
+def test_weights_paper_path_runs_on_fake_folders(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNNEXPLAIN_CACHE", str(tmp_path / "cache"))  # the stylized images' cache
+    data = tmp_path / "data"
+    _fake_image_folder(data, "places10", ["ballroom", "barn", "aquarium"], n_train=3, n_val=2, size=48)
+    _fake_image_folder(data, "dtd", ["braided", "banded"], n_train=3, n_val=2, size=48)
+    run = _paper_run(tmp_path, "31_neuroview_weights",
+                     {"IMAGE_SIZE": 64, "N_PER_CLASS": 3, "N_TEST_PER_CLASS": 2, "N_STYLIZED_PER_CLASS": 1,
+                      "STYLE_STEPS": 1, "EPOCHS": 1, "N_STYLES": 2, "WORLD_N_PER_CLASS": 3,
+                      "WORLD_N_PROBE_PER_CLASS": 2, "BATCH_SIZE": 4})
+    assert run.status == "ok", run.error
+    claims = json.loads((tmp_path / "results" / "31_neuroview_weights" / "claims.json").read_text())
+    # Broden is not wired in: Fig. 4 on Places10 is recorded as not checked, never silently replaced
+    assert claims["fig4_ballroom_concepts"]["verdict"] == "not checked"
+    assert (tmp_path / "results" / "31_neuroview_weights" / "fig3_unit_weights.png").is_file()
