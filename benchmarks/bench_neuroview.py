@@ -20,11 +20,14 @@ from torch import nn
 from cnnexplain.neuroview import NeuroView
 from cnnexplain.neuroview_models import build
 
-CASES = [  # (arch, input shape, batch size)
-    ("small_vgg11", (3, 32, 32), 64),
-    ("small_alexnet", (3, 32, 32), 64),
-    ("vgg11", (3, 64, 64), 16),
-    ("resnet18", (3, 64, 64), 16),
+CASES = [  # (arch, BatchNorm in the small layouts, input shape, batch size)
+    ("small_vgg11", False, (3, 32, 32), 64),
+    ("small_vgg11", True, (3, 32, 32), 32),  # notebook 30's Table 1 recipe (batch 32)
+    ("small_alexnet", False, (3, 32, 32), 64),
+    ("small_alexnet", True, (3, 32, 32), 32),
+    ("resnet18", False, (3, 32, 32), 32),  # notebook 30's torchvision row
+    ("vgg11", False, (3, 64, 64), 16),
+    ("resnet18", False, (3, 64, 64), 16),
 ]
 
 
@@ -54,17 +57,18 @@ def main():
     print(f"torch {torch.__version__}, {args.threads} thread(s), {args.steps} timed steps after 3 warm-up steps")
     print(f"{'arch':>14} {'input':>12} {'batch':>5} {'units':>6} | {'plain ms':>9} {'NV ms':>9} {'ratio':>6} |"
           f" {'plain cpu':>9} {'NV cpu':>9} {'ratio':>6} | params plain / NV")
-    for arch, shape, batch in CASES:
+    for arch, bn, shape, batch in CASES:
         torch.manual_seed(0)
         x = torch.rand(batch, *shape)
         y = torch.randint(0, args.classes, (batch,))
-        plain = build(arch, shape[0], args.classes)
-        nv = NeuroView(build(arch, shape[0], args.classes), args.classes, shape, pooling="max")
+        plain = build(arch, shape[0], args.classes, batch_norm=bn)
+        site = "preact" if bn or arch.startswith("resnet") else "conv"
+        nv = NeuroView(build(arch, shape[0], args.classes, batch_norm=bn), args.classes, shape, pooling="max", site=site)
         pw, pc = step_times(plain, x, y, args.steps)
         nw, nc = step_times(nv, x, y, args.steps)
         n_plain = sum(p.numel() for p in plain.parameters())
         n_nv = sum(p.numel() for p in nv.parameters())
-        print(f"{arch:>14} {str(shape):>12} {batch:>5} {nv.n_units:>6} | {1e3 * pw:9.1f} {1e3 * nw:9.1f} {nw / pw:6.2f} |"
+        print(f"{arch + (' BN' if bn else ''):>14} {str(shape):>12} {batch:>5} {nv.n_units:>6} | {1e3 * pw:9.1f} {1e3 * nw:9.1f} {nw / pw:6.2f} |"
               f" {1e3 * pc:9.1f} {1e3 * nc:9.1f} {nc / pc:6.2f} | {n_plain:,} / {n_nv:,}")
 
 

@@ -480,19 +480,24 @@ def dissect(model: NeuroView, images: torch.Tensor, masks: torch.Tensor, concept
     return pd.DataFrame(rows)
 
 
-def class_concepts(model: NeuroView, dissection, class_index: int, top: int = 5):
+def class_concepts(model: NeuroView, dissection, class_index: int, top: int = 5, reduce: str = "sum"):
     """Fig. 4: sum the class's weights over the units labelled with each concept; top positive and negative.
 
-    Returns (positive, negative) DataFrames with concept, summed weight and percent of the class's
-    total positive (resp. negative) labelled weight.
+    ``reduce="sum"`` is the paper's reading (§4.1); it favours concepts that label many units, which then
+    top both lists. ``reduce="mean"`` divides by the number of units carrying the concept (with that
+    sign), so a concept held by a few strongly weighted units can win.
+    Returns (positive, negative) DataFrames with concept, summed (or mean) weight and percent of the
+    class's total positive (resp. negative) value.
     """
     import pandas as pd
 
+    if reduce not in ("sum", "mean"):
+        raise ValueError(f"reduce must be 'sum' or 'mean', got {reduce!r}")
     w = model.class_weights(class_index)
     labelled = dissection.dropna(subset=["concept"])
     frame = pd.DataFrame({"concept": labelled["concept"].to_numpy(), "w": w[labelled["unit"].to_numpy()]})
-    pos = frame[frame.w > 0].groupby("concept").w.sum().sort_values(ascending=False)
-    neg = frame[frame.w < 0].groupby("concept").w.sum().sort_values()
+    pos = frame[frame.w > 0].groupby("concept").w.agg(reduce).sort_values(ascending=False)
+    neg = frame[frame.w < 0].groupby("concept").w.agg(reduce).sort_values()
     positive = pd.DataFrame({"concept": pos.index, "weight": pos.values,
                              "percent": 100 * pos.values / pos.sum() if len(pos) else []}).head(top)
     negative = pd.DataFrame({"concept": neg.index, "weight": neg.values,

@@ -502,6 +502,47 @@ def cheap_stylize(images: torch.Tensor, styles: torch.Tensor, seed: int = 0, str
     return (recoloured + strength * detail).clamp(0, 1)
 
 
+def gatys_stylize(images: torch.Tensor, styles: torch.Tensor, steps: int = 20, seed: int = 0,
+                  cache: bool = True, cache_root: str | os.PathLike | None = None,
+                  progress: bool = False) -> torch.Tensor:
+    """Gatys style transfer of every image with a random one of ``styles`` (the stylized training images
+    of Fig. 3d, §4.2, after Geirhos et al.'s Stylized-ImageNet): :func:`cnnexplain.style.stylize_batch`
+    (Adam on random multi-scale VGG19 features, ``steps`` iterations, from the content image).
+
+    The result depends only on the pixels, the styles, ``steps`` and ``seed``; it is cached under
+    ``<cache_dir()>/neuroview/stylized_<hash>.pt`` (``cache_root`` overrides the folder), so the notebook
+    pays for the optimisation once per machine.
+    """
+    import hashlib
+
+    from cnnexplain.style import stylize_batch
+
+    if steps < 1:
+        raise ValueError(f"steps must be at least 1, got {steps}")
+    g = torch.Generator().manual_seed(seed)
+    which = torch.randint(len(styles), (len(images),), generator=g)
+    path = None
+    if cache:
+        from cnnexplain.download import cache_dir
+
+        digest = hashlib.sha256()
+        for t in (images.contiguous(), styles.contiguous(), which):
+            digest.update(t.numpy().tobytes())
+            digest.update(str(tuple(t.shape)).encode())
+        digest.update(f"steps={steps} seed={seed} v1".encode())
+        folder = Path(cache_root) if cache_root is not None else cache_dir() / "neuroview"
+        path = folder / f"stylized_{digest.hexdigest()[:16]}.pt"
+        if path.is_file():
+            return torch.load(path, weights_only=True)
+    out = stylize_batch(images, styles, which, method="gatys", steps=steps, seed=seed, progress=progress)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        torch.save(out, tmp)
+        tmp.replace(path)
+    return out
+
+
 def random_styles(n: int = 10, size: int = 32, seed: int = 0) -> torch.Tensor:
     """``n`` colourful style images (textures of :func:`texture_set` tinted with two random colours), like
     the paper's '10 random styles' (§4.2)."""
@@ -589,3 +630,133 @@ def load_dataset(name: str, n_per_class: int = 100, n_test_per_class: int = 30, 
         xte, yte = _folder_tensors(val, n_test_per_class * k, seed)
         return xtr, ytr, xte, yte, list(train.classes)
     raise ValueError(f"unknown data set {name!r}; embedded: {EMBEDDED_DATASETS}, paper: {sorted(PAPER_DATA_HINTS)}")
+
+
+# ---- the paper profile of the case studies (notebook 32) ------------------------------------------------------
+MULTIVIEW_HINT = ("Download ModelNet40 12-view shaded renders (MVCNN, Su et al. 2015, "
+                  "http://vis-www.cs.umass.edu/mvcnn) and arrange them as DATA_ROOT/modelnet40_12view/train|val/"
+                  "<class>/<object>_<view>.png: every object has exactly 12 files whose names differ only after "
+                  "the last '_' (e.g. airplane_0001_001.png … airplane_0001_012.png).")
+
+
+def scene_set(name: str, n_per_class: int, n_test_per_class: int, seed: int = 0,
+              root: str | os.PathLike | None = None, size: int = 32, n_probe_per_class: int = 1) -> SceneSet:
+    """Scenes for Table 2 / Fig. 3-4: the embedded coloured scenes ('scenes', with concept masks) or a paper
+    data set read from DATA_ROOT ('places10'; no concept masks: ``probe_images``/``probe_masks`` are empty)."""
+    if name == "scenes":
+        return colour_scenes(n_per_class, n_test_per_class, n_probe_per_class=n_probe_per_class, size=size, seed=seed)
+    xtr, ytr, xte, yte, classes = load_dataset(name, n_per_class, n_test_per_class, seed=seed, root=root, size=size)
+    return SceneSet(xtr, ytr, xte, yte, classes, xte[:0], torch.zeros(0, 0, size, size, dtype=torch.bool), [])
+
+
+def _multiview_folder(split_dir: Path, n_views: int, size: int):
+    """Group ``<class>/<object>_<view>.<ext>`` files into (N, V, 1, size, size) grayscale tensors."""
+    from PIL import Image
+
+    classes = sorted(d.name for d in split_dir.iterdir() if d.is_dir())
+    if not classes:
+        raise DataUnavailableError(f"no class folders in {split_dir}. {MULTIVIEW_HINT}")
+    xs, ys = [], []
+    for c, cls in enumerate(classes):
+        groups: dict[str, list[Path]] = {}
+        for f in sorted((split_dir / cls).iterdir()):
+            if f.suffix.lower() in (".png", ".jpg", ".jpeg") and "_" in f.stem:
+                groups.setdefault(f.stem.rpartition("_")[0], []).append(f)
+        for obj, files in sorted(groups.items()):
+            if len(files) != n_views:
+                raise ValueError(f"object {obj!r} in {split_dir / cls} has {len(files)} views, expected {n_views}. "
+                                 f"{MULTIVIEW_HINT}")
+            views = [np.asarray(Image.open(f).convert("L").resize((size, size)), np.float32) / 255 for f in files]
+            xs.append(np.stack(views)[:, None])
+            ys.append(c)
+    return torch.tensor(np.stack(xs)), torch.tensor(ys), classes
+
+
+def first_per_class(x: torch.Tensor, y: torch.Tensor, n: int):
+    """The first ``n`` examples of every class, in their original order: ``(x_subset, y_subset)``."""
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    keep = torch.cat([torch.nonzero(y == c).flatten()[:n] for c in y.unique()]).sort().values
+    return x[keep], y[keep]
+
+
+def _take_per_class(x, y, n: int, seed: int):
+    rng = np.random.default_rng(seed)
+    keep = np.concatenate([rng.permutation(np.flatnonzero(y.numpy() == c))[:n] for c in y.unique().tolist()])
+    keep.sort()
+    return x[keep], y[keep]
+
+
+def load_multiview(name: str, n_per_class: int, n_test_per_class: int, n_views: int = 12, seed: int = 0,
+                   root: str | os.PathLike | None = None, size: int = 32):
+    """Fig. 5's multi-view data → ``(x_train, y_train, x_test, y_test, classes)`` with x (N, V, 1, H, W).
+
+    'shapes': the generated 3-D shapes (:func:`multiview_shapes`); 'modelnet40_12view': MVCNN's 12-view
+    renders from DATA_ROOT, grouped per object (see :data:`MULTIVIEW_HINT`), at most ``n_per_class`` /
+    ``n_test_per_class`` objects per class (no download, no fallback).
+    """
+    if name == "shapes":
+        return multiview_shapes(n_per_class, n_test_per_class, n_views=n_views, size=size, seed=seed)
+    if name != "modelnet40_12view":
+        raise ValueError(f"unknown multi-view data set {name!r}; use 'shapes' or 'modelnet40_12view'")
+    base = data_root(root) / name
+    missing = [str(base / s) for s in ("train", "val") if not (base / s).is_dir()]
+    if missing:
+        raise DataUnavailableError(f"{name} not found: expected folders {missing}. {MULTIVIEW_HINT}")
+    xtr, ytr, classes = _multiview_folder(base / "train", n_views, size)
+    xte, yte, test_classes = _multiview_folder(base / "val", n_views, size)
+    if test_classes != classes:
+        raise ValueError(f"{base}/train and val must hold the same class folders; got {classes} vs {test_classes}")
+    return (*_take_per_class(xtr, ytr, n_per_class, seed), *_take_per_class(xte, yte, n_test_per_class, seed),
+            classes)
+
+
+def check_case_study_data(scene: str, sound: str, multiview: str, root: str | os.PathLike | None = None) -> None:
+    """Stop before any training when a paper data set of notebook 32 is missing, naming every missing one
+    with what to download and where to put it (embedded names pass)."""
+    needed = {scene: PAPER_DATA_HINTS.get(scene), sound: PAPER_DATA_HINTS.get(sound),
+              multiview: MULTIVIEW_HINT if multiview == "modelnet40_12view" else None}
+    embedded = {"scenes", "sound", "shapes", *EMBEDDED_DATASETS}
+    problems = []
+    for name, hint in needed.items():
+        if name in embedded:
+            continue
+        if hint is None:
+            raise ValueError(f"unknown data set {name!r}; embedded: {sorted(embedded)}, paper: "
+                             f"{sorted(PAPER_DATA_HINTS)}")
+        base = data_root(root) / name
+        missing = [str(base / s) for s in ("train", "val") if not (base / s).is_dir()]
+        if missing:
+            problems.append(f"- {name}: missing {missing}. {hint}")
+    if problems:
+        raise DataUnavailableError("The paper profile of notebook 32 needs these data sets under DATA_ROOT "
+                                   f"({data_root(root)}):\n" + "\n".join(problems))
+
+
+# ---- Fig. 4 with a known answer: concept masks of the textured-shapes world ----------------------------------
+def world_concept_masks(batch) -> tuple[torch.Tensor, list[str]]:
+    """Per-pixel concept masks of a :class:`cnnexplain.world.WorldBatch` for the mini dissection (Fig. 4).
+
+    Concepts: ``shape:<class>`` (the object's pixels when its shape is that class), ``texture:<name>``
+    (the object's pixels when it is filled with that class texture; ``texture:neutral`` for the
+    class-free fill) and ``background``. Unlike scenes or Broden, the right answer is known: class ``c``
+    is defined by shape ``c`` and, with the world's ``texture_prob``, by texture ``c``. Returns
+    ``(masks (N, K, H, W) bool, names)``.
+    """
+    from cnnexplain import world
+
+    shapes = batch.labels if batch.shape_labels is None else batch.shape_labels
+    obj = batch.masks.bool()
+    masks = [obj & (shapes == c).view(-1, 1, 1) for c in range(len(world.CLASSES))]
+    masks += [obj & (batch.texture_labels == k).view(-1, 1, 1) for k in range(len(world.TEXTURES))]
+    masks += [obj & (batch.texture_labels == world.NEUTRAL).view(-1, 1, 1), ~obj]
+    names = ([f"shape:{c}" for c in world.CLASSES] + [f"texture:{t}" for t in world.TEXTURES]
+             + ["texture:neutral", "background"])
+    return torch.stack(masks, dim=1), names
+
+
+def own_concepts(class_name: str, class_index: int) -> set[str]:
+    """The concepts that define world class ``class_index``: its shape and its class texture."""
+    from cnnexplain import world
+
+    return {f"shape:{class_name}", f"texture:{world.TEXTURES[class_index]}"}

@@ -63,15 +63,23 @@ class SmallVGG(nn.Module):
 class SmallAlexNet(nn.Module):
     """AlexNet layout (5 convolutions: 5×5, 5×5, 3×3, 3×3, 3×3 with three max-pools) for 32×32 inputs."""
 
-    def __init__(self, in_channels: int = 3, num_classes: int = 10, width: int = 16, hidden: int = 64):
+    def __init__(self, in_channels: int = 3, num_classes: int = 10, width: int = 16, hidden: int = 64,
+                 batch_norm: bool = False):
         super().__init__()
         w = width
+
+        def conv(c_in, c_out, k):
+            block = [nn.Conv2d(c_in, c_out, k, padding=k // 2)]
+            if batch_norm:
+                block.append(nn.BatchNorm2d(c_out))
+            return block + [nn.ReLU()]
+
         self.features = nn.Sequential(
-            nn.Conv2d(in_channels, w, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(w, 2 * w, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(2 * w, 3 * w, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(3 * w, 2 * w, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(2 * w, 2 * w, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            *conv(in_channels, w, 5), nn.MaxPool2d(2),
+            *conv(w, 2 * w, 5), nn.MaxPool2d(2),
+            *conv(2 * w, 3 * w, 3),
+            *conv(3 * w, 2 * w, 3),
+            *conv(2 * w, 2 * w, 3), nn.MaxPool2d(2),
         )
         self.pool = nn.AdaptiveAvgPool2d(2)
         self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(2 * w * 4, hidden), nn.ReLU(),
@@ -90,15 +98,20 @@ def torchvision_net(name: str, num_classes: int):
     return getattr(torchvision.models, name)(weights=None, num_classes=num_classes)
 
 
-def build(arch: str, in_channels: int, num_classes: int, width: int | None = None) -> nn.Module:
+def build(arch: str, in_channels: int, num_classes: int, width: int | None = None,
+          batch_norm: bool = False) -> nn.Module:
     """One name → one plain network: 'small_vgg11', 'small_vgg19', 'small_alexnet' or a torchvision name.
 
-    torchvision nets expect 3 input channels; repeat grayscale inputs (``x.expand(-1, 3, -1, -1)``).
+    ``batch_norm`` puts a BatchNorm after every convolution of the small nets (NeuroView then reads
+    its units at the BatchNorm output with ``site="preact"``); torchvision's own nets are built as named
+    (``vgg11_bn`` is not in the list: the paper uses plain VGG). torchvision nets expect 3 input
+    channels; repeat grayscale inputs (``x.expand(-1, 3, -1, -1)``).
     """
     if arch in ("small_vgg11", "small_vgg19"):
-        return SmallVGG(arch.removeprefix("small_"), in_channels, num_classes, width=width or 8)
+        return SmallVGG(arch.removeprefix("small_"), in_channels, num_classes, width=width or 8,
+                        batch_norm=batch_norm)
     if arch == "small_alexnet":
-        return SmallAlexNet(in_channels, num_classes, width=width or 16)
+        return SmallAlexNet(in_channels, num_classes, width=width or 16, batch_norm=batch_norm)
     if arch in TORCHVISION_ARCHS:
         if in_channels != 3:
             raise ValueError(f"torchvision's {arch} takes 3 input channels, the data has {in_channels}: "
