@@ -484,24 +484,7 @@ def colour_scenes(n_per_class: int = 150, n_test_per_class: int = 40, n_probe_pe
                     torch.tensor(masks), names)
 
 
-# ---- the cheap stand-in for stylized training images (Fig. 3d) -------------------------------------------
-def cheap_stylize(images: torch.Tensor, styles: torch.Tensor, seed: int = 0, strength: float = 0.6) -> torch.Tensor:
-    """NOT Gatys style transfer: a cheap, clearly-labelled stand-in until issue 4's style tools land.
-
-    Each (N, 3, H, W) image gets a random style image's per-channel mean/std (colour statistics, as
-    AdaIN does at the pixel level) and ``strength`` of that style image's high-frequency texture
-    (style minus its 5×5 blur) added, so colour and local texture cues are scrambled while the layout
-    survives — the same intent as Geirhos et al.'s Stylized-ImageNet, at a fraction of the cost.
-    """
-    g = torch.Generator().manual_seed(seed)
-    pick = styles[torch.randint(len(styles), (len(images),), generator=g)]
-    mu_c, sd_c = images.mean(dim=(2, 3), keepdim=True), images.std(dim=(2, 3), keepdim=True)
-    mu_s, sd_s = pick.mean(dim=(2, 3), keepdim=True), pick.std(dim=(2, 3), keepdim=True)
-    recoloured = (images - mu_c) / sd_c.clamp_min(1e-3) * sd_s + mu_s
-    detail = pick - F.avg_pool2d(F.pad(pick, (2, 2, 2, 2), mode="reflect"), 5, stride=1)
-    return (recoloured + strength * detail).clamp(0, 1)
-
-
+# ---- stylized training images (Fig. 3d) ---------------------------------------------------------------
 def gatys_stylize(images: torch.Tensor, styles: torch.Tensor, steps: int = 20, seed: int = 0,
                   cache: bool = True, cache_root: str | os.PathLike | None = None,
                   progress: bool = False) -> torch.Tensor:
