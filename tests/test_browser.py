@@ -297,7 +297,7 @@ CELLS_JS = r"""() => {
       prompt: cell.node.querySelector('.jp-InputPrompt') ? cell.node.querySelector('.jp-InputPrompt').textContent : '',
       source: cell.model.sharedModel.getSource().slice(0, 80),
       empty: cell.model.sharedModel.getSource().trim() === '',
-      explore_calls: (cell.model.sharedModel.getSource().match(/explore\(/g) || []).length,
+      explore_calls: (cell.model.sharedModel.getSource().match(/\bexplore\w*\(/g) || []).length,
     })),
   };
 }"""
@@ -376,7 +376,7 @@ def _move_control(control) -> str:
     select = control.locator("select").first
     options = select.locator("option").all_inner_texts()
     assert len(options) > 1, "a dropdown with a single option cannot be explored"
-    current = select.input_value()
+    current = select.evaluate("s => s.options[s.selectedIndex].text")  # a label: option values are indices
     choice = next(o for o in options if o != current)
     select.select_option(label=choice)
     return f"dropdown {current} -> {choice}"

@@ -205,3 +205,29 @@ def test_channel_drops_on_the_papers_table2():
     # NeuroView aquarium: 91 -> 98, 85, 89, mean drop (−7 + 6 + 2) / 3; plain ballroom: 88 -> 32, 45, 75
     assert drops.loc["aquarium", "NeuroView VGG11"] == pytest.approx(1 / 3)
     assert drops.loc["ballroom", "VGG11"] == pytest.approx((56 + 43 + 13) / 3)
+
+
+def test_weight_explorer_lists_every_run_class_and_cuts_layers_per_network(monkeypatch):
+    import ipywidgets
+    import matplotlib.pyplot as plt
+
+    from cnnexplain.neuroview import explore_unit_weights
+
+    monkeypatch.setenv("CNNEXPLAIN_HEADLESS", "")
+    shallow = NeuroView(SmallCNN(), num_classes=10, input_shape=(1, 28, 28))
+    deep = NeuroView(SmallAlexNet(1, 3, width=4), num_classes=3, input_shape=(1, 32, 32))
+    box = explore_unit_weights({"shallow": (shallow, [str(d) for d in range(10)]),
+                                "deep": (deep, ["a", "b", "c"])})
+    choice, layers = box.children[0].children
+    assert len(choice.options) == 13 and choice.label == "shallow / 0"
+    assert isinstance(layers, ipywidgets.IntRangeSlider) and layers.value == (1, len(deep.layers))
+    first = bytes(box.children[2].children[0].value)
+    choice.label = "deep / c"
+    layers.value = (len(deep.layers), len(deep.layers))
+    assert box.children[1].value == "", "no error for any run, class or layer range"
+    assert bytes(box.children[2].children[0].value) != first
+    choice.label = "shallow / 9"  # the slider reaches past the shallow net's layers: cut, not an error
+    assert box.children[1].value == ""
+    assert plt.get_fignums() == []
+    with pytest.raises(ValueError, match="at least one run"):
+        explore_unit_weights({})

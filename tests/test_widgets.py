@@ -213,3 +213,19 @@ def test_in_a_real_kernel_each_call_shows_exactly_one_output(tmp_path, monkeypat
     assert kinds(nb.cells[2]) == [("display_data", False, True)], "live: exactly one widget view"
     assert nb.cells[3].outputs[0].data["text/plain"] == "(True, 0)", "no redraw, or figures left open"
     assert kinds(nb.cells[4]) == [("execute_result", False, True)], "a later cell can show the box again"
+
+
+def test_labelled_pairs_make_a_dropdown_that_passes_values(live):
+    plot = RecordingPlot()
+    box = explore(plot, colour=[("warm", "red"), ("cold", "blue")])
+    dropdown = box.children[0].children[0]
+    assert isinstance(dropdown, ipywidgets.Dropdown) and dropdown.label == "warm"
+    assert plot.calls == [{"index": 0, "colour": "red"}]
+    dropdown.label = "cold"
+    assert plot.calls[-1] == {"index": 0, "colour": "blue"}
+
+
+def test_labelled_pairs_headless_use_the_first_value(headless):
+    plot = RecordingPlot()
+    explore(plot, colour=[("warm", "red"), ("cold", "blue")])
+    assert plot.calls == [{"index": 0, "colour": "red"}]

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -409,6 +409,40 @@ def plot_unit_weights(ax, weights: np.ndarray, boundaries: Sequence[int], title:
     ax.set_ylabel("linear classifier weight")
     ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.0, 1.0), title="layer")
     return ax
+
+
+def explore_unit_weights(runs: Mapping[str, tuple], figure: str = "Fig. 3"):
+    """Fig. 3 / Fig. 6 explorer: a class selector and a layer-range slider on :func:`plot_unit_weights`.
+
+    ``runs`` maps a run's name to ``(NeuroView network, class names)``. The selector lists every
+    (run, class) pair that exists, so no choice silently falls back to another class; the slider spans
+    the deepest run's layers and is cut to each network's own depth (the title shows the layers drawn).
+    Static (the first class, all layers) under papermill, live in JupyterLab (:func:`cnnexplain.widgets.explore`).
+    """
+    import ipywidgets as w
+    import matplotlib.pyplot as plt
+
+    from cnnexplain.widgets import explore
+
+    if not runs:
+        raise ValueError("explore_unit_weights needs at least one run: {name: (NeuroView network, class names)}")
+    choices = [(f"{run} / {name}", (run, index)) for run, (_, classes) in runs.items()
+               for index, name in enumerate(classes)]
+    depth = max(len(net.layers) for net, _ in runs.values())
+
+    def show_class_weights(run_class, layers):
+        run, index = run_class
+        net, classes = runs[run]
+        n = len(net.layers)
+        first, last = min(layers[0], n) - 1, min(layers[1], n) - 1
+        fig, ax = plt.subplots(figsize=(10, 3.5))
+        plot_unit_weights(ax, net.class_weights(index), net.layer_boundaries,
+                          f"{figure} explorer: {run}, class '{classes[index]}', conv{first + 1}-conv{last + 1}",
+                          layer_range=(first, last), layer_names=[f"conv{i + 1}" for i in range(n)])
+        return fig
+
+    layers = w.IntRangeSlider(value=(1, depth), min=1, max=depth, description="layers", continuous_update=False)
+    return explore(show_class_weights, run_class=choices, layers=layers)
 
 
 # ---- mini network dissection (Bau et al. 2017) for Fig. 4 ------------------------------------------------

@@ -45,7 +45,11 @@ def _as_widget(name: str, control: Any):
     if isinstance(control, (list, tuple)):
         if not control:
             raise ValueError(f"control {name!r} is an empty list: a dropdown needs at least one option")
-        return w.Dropdown(options=list(control), value=list(control)[0], description=name)
+        options = list(control)
+        if all(isinstance(o, tuple) and len(o) == 2 and isinstance(o[0], str) for o in options):
+            # (label, value) pairs, as ipywidgets reads them: the reader sees labels, plot gets values
+            return w.Dropdown(options=options, value=options[0][1], description=name)
+        return w.Dropdown(options=options, value=options[0], description=name)
     raise TypeError(f"control {name!r} must be an ipywidgets widget (e.g. FloatSlider), a range (integer "
                     f"slider) or a non-empty list (dropdown); got {type(control).__name__}: {control!r}")
 
@@ -103,6 +107,8 @@ def _display_once(obj: Any) -> None:
 
 def explore(plot: Callable[..., Any], **controls: Any):
     """Bind ``controls`` (name → widget, ``range`` for an integer slider, list for a dropdown) to ``plot``.
+
+    A list of ``(label, value)`` pairs makes a dropdown that shows the labels and passes the values.
 
     ``plot(**values)`` draws a matplotlib figure (and should return it); each control is named after
     one of its parameters. ``explore`` shows its output itself, wherever it stands in a cell.
