@@ -55,9 +55,10 @@ def test_missing_weights_stop_with_a_message(tmp_path, monkeypatch):
 def test_paper_path_end_to_end_smoke(tmp_path):
     torch.set_num_threads(2)
     _fake_imagenet(tmp_path, n_per_wnid=2)
-    study = aamir_paper.build_paper_study(tmp_path, n_train_per_wnid=1, n_test_per_class=1, image_size=32,
-                                          weights=None, style_steps=1, texture_steps=1, extractor="random",
-                                          progress=False)
+    settings = dict(n_train_per_wnid=1, n_test_per_class=1, image_size=32, weights=None, style_steps=1,
+                    texture_steps=1, extractor="random", progress=False, cache_root=tmp_path / "cache")
+    study = aamir_paper.build_paper_study(tmp_path, **settings)
+    assert not study.info["data_from_cache"] and study.cache is not None
     assert study.x_train.shape == (19, 3, 32, 32) and study.x_test.shape == (40, 3, 32, 32)
     assert len(study.layer_names) == 16
     y_train, y_test = study.loss_labels()
@@ -77,3 +78,35 @@ def test_paper_path_end_to_end_smoke(tmp_path):
     assert len(table1) == 40
     table2 = aamir.most_influential_table(scores, study, pred)
     assert set(table2.influential_class) <= set(study.class_names)
+    # cached: the same settings load the images and conditions instead of redoing GrabCut and Gatys
+    again = aamir_paper.build_paper_study(tmp_path, **settings)
+    assert again.info["data_from_cache"] and torch.equal(again.x_test, study.x_test)
+    cached, _, t2 = aamir.compute_influence(again, n_hessian=2, cg_iterations=1, batch_size=8, progress=False,
+                                            layers=[names[-1]])
+    assert t2.get("from_cache") and torch.equal(cached.layers, scores.layers)
+    # Table 3 and Fig. 6 on the paper path: object patches, group-wise accuracy, the dose from a white image
+    with pytest.warns(UserWarning, match="less than half object"):  # GrabCut finds little in noise images
+        patches, coverage = aamir_paper.paper_texture_patches(study, n_per_class=1)
+    assert patches.images.shape == (10, 3, 32, 32) and ((coverage >= 0) & (coverage <= 1)).all()
+    table3, _ = aamir.texture_patch_table(study.model, study.class_names, patches=patches, groups=study.info["groups"])
+    assert len(table3) == 10 and table3.accuracy.between(0, 1).all() and table3.p_true.between(0, 1).all()
+    from cnnexplain.influence import LayerwiseInfluence
+
+    white = int(np.flatnonzero(study.conditions == "white_background")[0])
+    calc = LayerwiseInfluence(study.model, study.x_train[:2], y_train[:2], layers=[names[-1]], solver="cg",
+                              hessian="hvp", damping=0.01, batch_size=8)
+    dose, snaps = aamir.texture_dose(study, white, patches.images[1], steps=2, snapshot_every=1, calc=calc)
+    assert len(dose) == len(snaps) == 3 and np.isfinite(dose.I_avg_intra).all()
+    assert set(dose.predicted_class) <= set(study.class_names) | {"other"}
+
+
+def test_object_patches_come_from_the_mask():
+    images = torch.zeros(1, 3, 16, 16)
+    images[0, 0, 8:, 8:] = 1.0  # a red object in the lower-right quarter
+    masks = torch.zeros(1, 16, 16, dtype=torch.bool)
+    masks[0, 8:, 8:] = True
+    patches, coverage = aamir_paper.object_patches(images, masks, fraction=0.5, size=8)
+    assert patches.shape == (1, 3, 8, 8) and float(coverage[0]) == 1.0
+    assert torch.allclose(patches[0, 0], torch.ones(8, 8)) and patches[0, 1:].abs().max() == 0
+    with pytest.raises(ValueError, match="masks"):
+        aamir_paper.object_patches(images, masks[0])

@@ -234,6 +234,18 @@ def build_study(config: StudyConfig = StudyConfig(), cache_root: str | Path | No
 # influence
 
 
+PAPER_SIGN = -1.0
+"""The sign the 2x analyses give Eq. 5's score. The paper prints Eq. 5 as Koh & Liang's I_up,loss =
+−∇L(x̂_k)ᵀH⁻¹∇L(x_j) (d test loss / d up-weighting x_j: NEGATIVE for a training image that helps), yet reads
+its numbers the other way round: the most influential image is the argmax and shares the predicted class
+(Fig. 2), correct styled images have intra-class scores "at or above the positive median" (Fig. 4), and the
+score "became negative" as texture made the prediction wrong (Fig. 6). That is the sign of Koh & Liang's
+published code (and the paper's "decreasing contributions of individual learning samples", §2): the
+test-loss increase when x_j is removed, n·ΔL ≈ +∇L(x̂_k)ᵀH⁻¹∇L(x_j) = −I_up,loss. We measured both
+(notebook 21, Table 2): with Eq. 5's literal sign the argmax is a same-class image far less often than the
+argmin. So :func:`compute_influence` and :func:`texture_dose` return ``PAPER_SIGN`` × Eq. 5: high = helpful."""
+
+
 def hessian_subset(n_train: int, n_hessian: int | None, seed: int = 0) -> torch.Tensor:
     """Indices of the training examples whose mean loss defines H (all when ``n_hessian`` is None or
     not smaller than the training set) — Koh & Liang and the paper estimate H on mini-batches."""
@@ -247,10 +259,16 @@ def hessian_subset(n_train: int, n_hessian: int | None, seed: int = 0) -> torch.
 
 def compute_influence(study: Study, damping: float = 1e-2, n_hessian: int | None = 256, cg_iterations: int = 50,
                       cg_rtol: float = 1e-3, batch_size: int = 64, use_cache: bool = True, progress: bool = True,
-                      global_influence: bool = False, layers=None):
+                      global_influence: bool = False, layers=None, solver: str = "cg"):
     """Layer-wise influence scores of every training image on every test image (Eq. 5–7).
 
-    Per layer l: s_l = (H_l + λI)⁻¹ ∇_{θ^l} L(x̂_k) by conjugate gradient (at most ``cg_iterations``,
+    ``solver="exact"``: per layer, the block Hessian over the ``n_hessian`` images is held as low-rank
+    Jacobian factors H_l = F_lᵀF_l (exact for the block's own parameters in a ReLU/max-pool net, checked
+    against HVPs) and (H_l + λI)⁻¹∇L solved EXACTLY by the Woodbury identity; the relative residual
+    ‖(H_l + λI)s − g‖/‖g‖ of every block is then measured with independent forward-over-reverse HVPs and
+    reported (``timings['solver']``). Memory ≈ n_hessian · classes · parameters numbers: for small nets
+    (VGG16Small) only. ``solver="cg"`` (VGG16 on ImageNet):
+    per layer l: s_l = (H_l + λI)⁻¹ ∇_{θ^l} L(x̂_k) by conjugate gradient (at most ``cg_iterations``,
     relative residual ``cg_rtol``; a non-converged block is reported in ``timings['solver']``, not
     hidden), H_l over ``n_hessian`` training images (the paper also estimated its HVPs on mini-batches),
     then one streaming pass over the training set. ``damping`` λ keeps the blocks of a non-convex net
@@ -262,8 +280,11 @@ def compute_influence(study: Study, damping: float = 1e-2, n_hessian: int | None
     study has a cache folder and ``use_cache``.
     """
     digest = hashlib.sha256(study.x_test.numpy().tobytes()).hexdigest()[:12]  # which test images
-    key = hashlib.sha256(json.dumps([damping, n_hessian, cg_iterations, cg_rtol, global_influence, layers, digest,
-                                     len(study.x_test), len(study.x_train)]).encode()).hexdigest()[:12]
+    if solver not in ("exact", "cg"):
+        raise ValueError(f"solver must be 'exact' (low-rank Woodbury, small nets) or 'cg', got {solver!r}")
+    key_items = [damping, n_hessian, cg_iterations, cg_rtol, global_influence, layers, digest, len(study.x_test),
+                 len(study.x_train), "helpful-positive"] + ([solver] if solver != "cg" else [])
+    key = hashlib.sha256(json.dumps(key_items).encode()).hexdigest()[:12]
     path = study.cache / f"influence_{key}.pt" if (study.cache is not None and use_cache) else None
     if path is not None and path.exists():
         saved = torch.load(path, weights_only=True)
@@ -281,25 +302,46 @@ def compute_influence(study: Study, damping: float = 1e-2, n_hessian: int | None
         from cnnexplain.hvp import parameter_blocks, select_blocks
 
         blocks = select_blocks(parameter_blocks(study.model, example_input=xh[:1]), layers)
-    scores, solver, used = _solve_with_damping(study, xh, yh, blocks, damping, cg_iterations, cg_rtol, batch_size,
-                                               y_test_loss, y_train_loss, progress)
+    if solver == "exact":
+        scores, calc, used = _solve_exact(study, xh, yh, blocks, damping, batch_size, y_test_loss, y_train_loss,
+                                          progress)
+        reports = calc.solver.reports
+        rows = [{"block": r.block, "method": "woodbury (exact)", "rank": r.extra.get("rank"), "iterations": 0,
+                 "converged": bool(res < 1e-3), "relative_error": float(res), "woodbury_residual": float(r.relative_error),
+                 "gauss_newton_vs_hvp": float(gn)}
+                for r, res, gn in zip(reports, calc.residuals, calc.gauss_newton_error)]
+    else:
+        scores, calc, used = _solve_with_damping(study, xh, yh, blocks, damping, cg_iterations, cg_rtol, batch_size,
+                                                 y_test_loss, y_train_loss, progress)
+        rows = [{"block": r.block, "method": "cg", "iterations": r.iterations, "converged": bool(r.converged),
+                 "relative_error": float(r.relative_error)} for r in calc.reports]
     timings.update(scores.timings, total_s=time.perf_counter() - start, n_hessian=len(subset),
                    n_train=len(study.x_train), n_test=len(study.x_test), n_layers=len(scores.block_names),
-                   damping_requested=damping, damping_used=used,
-                   solver=[{"block": r.block, "iterations": r.iterations, "converged": bool(r.converged),
-                            "relative_error": float(r.relative_error)} for r in solver.reports])
+                   damping_requested=damping, damping_used=used, method=solver, solver=rows)
     glob = None
     if global_influence:
         from cnnexplain.hvp import global_block
 
         start = time.perf_counter()
-        glob, gsolver, gused = _solve_with_damping(study, xh, yh, global_block(study.model), damping, cg_iterations,
-                                                   cg_rtol, batch_size, y_test_loss, y_train_loss, progress)
+        if solver == "exact":
+            # one block of all parameters: its Jacobian (Gauss-Newton) Hessian is NOT the full Hessian (the
+            # cross-layer terms have second-order parts); we report how far it is and skip the residual check
+            glob, gcalc, gused = _solve_exact(study, xh, yh, global_block(study.model), damping, batch_size,
+                                              y_test_loss, y_train_loss, progress, check_residuals=False)
+            timings["global_solver"] = [{"method": "woodbury on the Gauss-Newton Hessian",
+                                         "woodbury_residual": float(r.relative_error), "gauss_newton_vs_hvp": gn}
+                                        for r, gn in zip(gcalc.solver.reports, gcalc.gauss_newton_error)]
+        else:
+            glob, gsolver, gused = _solve_with_damping(study, xh, yh, global_block(study.model), damping, cg_iterations,
+                                                       cg_rtol, batch_size, y_test_loss, y_train_loss, progress)
+            timings["global_solver"] = [{"iterations": r.iterations, "converged": bool(r.converged),
+                                         "relative_error": float(r.relative_error)} for r in gsolver.reports]
         timings["global_total_s"] = time.perf_counter() - start
         timings["global_damping_used"] = gused
-        timings["global_solver"] = [{"iterations": r.iterations, "converged": bool(r.converged),
-                                     "relative_error": float(r.relative_error)} for r in gsolver.reports]
-    scores = InfluenceScores(scores.layers, scores.block_names, timings)
+    timings["sign"] = "paper usage: +grad L_test^T H^-1 grad L_train = -I_up,loss (high = helpful)"
+    scores = InfluenceScores(PAPER_SIGN * scores.layers, scores.block_names, timings)
+    if glob is not None:
+        glob = InfluenceScores(PAPER_SIGN * glob.layers, glob.block_names, glob.timings)
     if path is not None:
         payload = {"layers": scores.layers}
         if glob is not None:
@@ -307,6 +349,18 @@ def compute_influence(study: Study, damping: float = 1e-2, n_hessian: int | None
         torch.save(payload, path)
         path.with_suffix(".json").write_text(json.dumps({"block_names": scores.block_names, "timings": timings}))
     return scores, glob, timings
+
+
+def _solve_exact(study, xh, yh, blocks, damping, batch_size, y_test, y_train, progress, check_residuals=4):
+    """Scores with exact per-block inverse-HVPs (low-rank factors + Woodbury) and their residuals measured
+    with forward-over-reverse HVPs on the first ``check_residuals`` test images. Gauss-Newton blocks are
+    positive semi-definite: λ is never raised."""
+    calc = LayerwiseInfluence(study.model, xh, yh, blocks=blocks, hessian="low-rank", solver="woodbury",
+                              damping=damping, batch_size=batch_size, hvp="forward-over-reverse",
+                              check_residuals=check_residuals)
+    scores = calc.scores(study.x_test, y_test, study.x_train, y_train, progress=progress)
+    calc._dense = None  # the factors (n·C × parameters) are not needed any more
+    return scores, calc, float(damping)
 
 
 def _solve_with_damping(study, xh, yh, blocks, damping, cg_iterations, cg_rtol, batch_size, y_test, y_train,
@@ -532,33 +586,51 @@ def separability(layer_feats: np.ndarray, total_feats: np.ndarray, conditions, s
 # Table 3, Fig. 6
 
 
-def texture_patch_table(model: nn.Module, class_names, n_per_class: int = 5, seed: int = 0, size: int = 64):
-    """Accuracy ± SEM of the classifier on texture patches alone (Table 3, first columns)."""
+def texture_patch_table(model: nn.Module, class_names, n_per_class: int = 5, seed: int = 0, size: int = 64,
+                        patches=None, groups: torch.Tensor | None = None, texture_names=None):
+    """Accuracy ± SEM of the classifier on texture patches alone (Table 3, first columns).
+
+    Default: the world's texture patches (:func:`cnnexplain.world.texture_patches`). Paper profile: pass
+    ``patches`` (a batch with ``images`` and ``labels``, e.g. :func:`cnnexplain.aamir_paper.paper_texture_patches`)
+    and ``groups`` (ImageNet index → paper class, −1 outside), so a prediction is correct when the 1000-way
+    argmax falls in the patch's class group and ``p_true`` sums the group's probabilities."""
     from scipy.stats import sem
 
-    patches = world.texture_patches(n_per_class, seed=seed, size=size)
-    logits = training.predict(model, patches.images)
-    prob = torch.softmax(logits, 1)[torch.arange(len(patches)), patches.labels].numpy()
-    pred = logits.argmax(1).numpy()
+    if patches is None:
+        patches = world.texture_patches(n_per_class, seed=seed, size=size)
+        texture_names = world.TEXTURES
+    prob = torch.softmax(training.predict(model, patches.images), 1)
+    labels = patches.labels
+    if groups is None:
+        pred = prob.argmax(1).numpy()
+        p_true = prob[torch.arange(len(labels)), labels].numpy()
+    else:
+        pred = groups[prob.argmax(1)].numpy()
+        p_true = torch.stack([prob[i, groups == int(c)].sum() for i, c in enumerate(labels)]).numpy()
     rows = []
     for c, name in enumerate(class_names):
-        sel = patches.labels.numpy() == c
+        sel = labels.numpy() == c
+        if not sel.any():
+            continue
         correct = (pred[sel] == c).astype(float)
-        rows.append({"texture": world.TEXTURES[c], "texture_of_class": name, "accuracy": correct.mean(),
-                     "sem": float(sem(correct)), "p_true": prob[sel].mean()})
+        rows.append({"texture": texture_names[c] if texture_names is not None else f"{name} object patch",
+                     "texture_of_class": name, "n": int(sel.sum()), "accuracy": correct.mean(),
+                     "sem": float(sem(correct)) if sel.sum() > 1 else float("nan"), "p_true": p_true[sel].mean()})
     return pd.DataFrame(rows), patches
 
 
 def texture_dose(study: Study, content_index: int, texture: torch.Tensor, steps: int = 30,
                  snapshot_every: int = 3, damping: float = 1e-2, n_hessian: int | None = 256,
-                 cg_iterations: int = 50, seed: int = 0, calc: LayerwiseInfluence | None = None):
+                 cg_iterations: int = 50, seed: int = 0, calc: LayerwiseInfluence | None = None, solver: str = "cg"):
     """Fig. 6: transfer ``texture`` onto the test image ``content_index`` step by step (Gatys texture
-    transfer, :func:`cnnexplain.style.texture_transfer` from the content image) and, at every snapshot,
+    transfer, :func:`cnnexplain.style.texture_transfer` from the content image — the paper starts from the
+    object on a WHITE background, so pass a ``white_background`` test image) and, at every snapshot,
     the predicted class, the true class's probability and the intra-class I_avg of the snapshot w.r.t.
     the content's class (as in the paper, 'calculated with respect to intra-class of the cat class').
 
     The texture dose is the step / ``steps`` in % (the paper's 'texture %' is its transfer iteration).
-    Returns ``(table, snapshots (k, 3, H, W))``."""
+    ``solver``: "exact" (low-rank Woodbury, as :func:`compute_influence`) or "cg". Scores carry
+    :data:`PAPER_SIGN` (high = helpful). Returns ``(table, snapshots (k, 3, H, W))``."""
     from cnnexplain.style import texture_transfer
 
     content = study.x_test[content_index:content_index + 1]
@@ -572,20 +644,32 @@ def texture_dose(study: Study, content_index: int, texture: torch.Tensor, steps:
         steps_taken, images = [0] + steps_taken, torch.cat([content, images])
     if calc is None:
         subset = hessian_subset(len(study.x_train), n_hessian)
-        calc = LayerwiseInfluence(study.model, study.x_train[subset], y_train_loss[subset],
-                                  solver=CGSolver(rtol=1e-3, maxiter=cg_iterations), damping=damping, batch_size=64,
-                                  hvp="forward-over-reverse")
+        if solver == "exact":
+            calc = LayerwiseInfluence(study.model, study.x_train[subset], y_train_loss[subset], hessian="low-rank",
+                                      solver="woodbury", damping=damping, batch_size=64, hvp="forward-over-reverse")
+        elif solver == "cg":
+            calc = LayerwiseInfluence(study.model, study.x_train[subset], y_train_loss[subset],
+                                      solver=CGSolver(rtol=1e-3, maxiter=cg_iterations), damping=damping,
+                                      batch_size=64, hvp="forward-over-reverse")
+        else:
+            raise ValueError(f"solver must be 'exact' or 'cg', got {solver!r}")
     labels = torch.full((len(images),), int(y_test_loss[content_index]), dtype=torch.long)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         scores = calc.scores(images, labels, study.x_train, y_train_loss, progress=False)
+    scores = InfluenceScores(PAPER_SIGN * scores.layers, scores.block_names, scores.timings)
     intra = class_averages(scores.total, study.y_train, len(study.class_names))[:, label].numpy()
-    logits = training.predict(study.model, images)
-    prob = torch.softmax(logits, 1)
-    names = np.array(study.class_names)
+    prob = torch.softmax(training.predict(study.model, images), 1)
+    groups = study.info.get("groups")  # paper profile: ImageNet index -> paper class (-1 outside the 10)
+    if groups is None:
+        predicted, p_true = prob.argmax(1).numpy(), prob[:, label].numpy()
+    else:
+        predicted = groups[prob.argmax(1)].numpy()
+        p_true = prob[:, groups == label].sum(1).numpy()
+    names = np.array(list(study.class_names) + ["other"])
     top = scores.most_influential(1)[0][:, 0].numpy()
     table = pd.DataFrame({"step": steps_taken, "texture_percent": 100.0 * np.array(steps_taken) / steps,
-                          "predicted_class": names[logits.argmax(1).numpy()], "p_true": prob[:, label].numpy(),
+                          "predicted_class": names[predicted], "p_true": p_true,
                           "I_avg_intra": intra, "influential_class": names[study.y_train.numpy()[top]]})
     return table, images
 
@@ -701,6 +785,8 @@ def estimate_paper_seconds(timings: dict, flops_per_image: float, cg_iterations:
     ours = influence_work(timings["n_test"], timings["n_train"], timings["n_layers"], cg_iterations,
                           timings["n_hessian"], flops_per_image)
     measured = {"test_side": timings.get("test_side_s"), "training_pass": timings.get("training_pass_s")}
+    if timings.get("method") == "exact":  # our test side was a Woodbury solve, not CG: no CG throughput to measure
+        measured["test_side"] = None
     big = influence_work(flops_per_image=VGG16_224_FLOPS, **paper)
     out = {}
     for step in ("test_side", "training_pass"):

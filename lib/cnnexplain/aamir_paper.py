@@ -154,21 +154,151 @@ def load_style_images(root: Path, size: int) -> torch.Tensor:
     return _load(paths, size)
 
 
+def object_patches(images: torch.Tensor, masks: torch.Tensor, fraction: float = 0.5,
+                   size: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Texture patches cut from the OBJECT of each image: the square window of side ``fraction`` × the
+    image side that holds the most mask pixels (a box filter over the GrabCut mask), resized to ``size``
+    (default: the image size). Returns ``(patches (B, 3, size, size), mask coverage of each window)`` —
+    the paper's Table 3 patches are object texture alone (zebra, leopard, elephant skin, dog fur)."""
+    if images.dim() != 4 or masks.shape != (images.shape[0],) + tuple(images.shape[-2:]):
+        raise ValueError(f"need images (B, 3, H, W) and masks (B, H, W), got {tuple(images.shape)} and "
+                         f"{tuple(masks.shape)}")
+    h, w = images.shape[-2:]
+    side = max(2, int(round(fraction * min(h, w))))
+    coverage = nn.functional.avg_pool2d(masks.float()[:, None], side, stride=1)[:, 0]  # (B, h-side+1, w-side+1)
+    flat = coverage.flatten(1)
+    best = flat.argmax(1)
+    top, left = best // coverage.shape[-1], best % coverage.shape[-1]
+    crops = torch.stack([images[i, :, t:t + side, l:l + side] for i, (t, l) in enumerate(zip(top.tolist(), left.tolist()))])
+    size = size or h
+    crops = nn.functional.interpolate(crops, size=(size, size), mode="bilinear", align_corners=False).clamp(0, 1)
+    return crops, flat.max(1).values
+
+
+def paper_texture_patches(study: Study, n_per_class: int = 5, fraction: float = 0.5, seed: int = 0):
+    """Table 3 on ImageNet: ``n_per_class`` texture patches per paper class, cut from the object region
+    (GrabCut mask, :func:`cnnexplain.disturb.estimate_masks`) of the class's training images by
+    :func:`object_patches`. Returns a :class:`cnnexplain.world.WorldBatch`-like batch (images, labels,
+    masks, texture_labels, condition="texture_patch") so :func:`cnnexplain.aamir.texture_patch_table`
+    takes either. The paper's own patches were of zebra, leopard, elephant and golden retriever; here every
+    one of its 10 classes gets its own object's texture."""
+    from cnnexplain.disturb import estimate_masks
+    from cnnexplain.world import WorldBatch
+
+    rng = np.random.default_rng(seed)
+    picks, labels = [], []
+    for c in range(len(study.class_names)):
+        pool = np.flatnonzero(study.y_train.numpy() == c)
+        if len(pool) == 0:
+            raise ValueError(f"no training images of class {study.class_names[c]!r} to cut texture patches from")
+        chosen = rng.permutation(pool)[:n_per_class]
+        picks += chosen.tolist()
+        labels += [c] * len(chosen)
+    images = study.x_train[torch.tensor(picks)]
+    masks = estimate_masks(images, "grabcut")
+    patches, coverage = object_patches(images, masks, fraction)
+    thin = int((coverage < 0.5).sum())
+    if thin:
+        import warnings
+
+        warnings.warn(f"{thin} of {len(coverage)} texture patches are less than half object (GrabCut found "
+                      "little foreground in their images); their Table 3 accuracy mixes in background",
+                      stacklevel=2)
+    labels = torch.tensor(labels)
+    batch = WorldBatch(patches, labels, torch.ones(patches.shape[0], *patches.shape[-2:], dtype=torch.bool), labels,
+                       "texture_patch")
+    return batch, coverage
+
+
+def _study_key(root: Path, **settings) -> str:
+    import hashlib
+    import json
+
+    files = sorted(str(p.relative_to(root)) for sub in ("imagenet", "styles") if (root / sub).is_dir()
+                   for p in (root / sub).rglob("*") if p.is_file())
+    text = json.dumps({"root": str(root.resolve()), "files": files, **settings}, sort_keys=True)
+    return "paper-" + hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def build_paper_study(data_root_dir=None, n_train_per_wnid: int = 30, n_test_per_class: int = 5,
                       image_size: int = 224, weights: str | None = "imagenet", style_steps: int = 100,
                       texture_steps: int = 100, extractor: str = "pretrained", seed: int = 0,
-                      progress: bool = True) -> Study:
+                      progress: bool = True, use_cache: bool = True, cache_root=None) -> Study:
     """The paper's study on ImageNet: training images, the four test conditions (original; white
     background by GrabCut masks, :func:`cnnexplain.disturb.grabcut_mask`; textured = Gatys texture
-    transfer of a centre patch of another class's training image onto the white-background image; styled =
-    Gatys style transfer of one of the paintings), and VGG16. ``extractor``: the style-transfer features,
-    "pretrained" (torchvision VGG19, as Gatys) or "random" (smoke test only)."""
+    transfer of an object patch (:func:`object_patches`) of another class's training image onto the
+    white-background image; styled = Gatys style transfer of one of the paintings), and VGG16.
+    ``extractor``: the style-transfer features, "pretrained" (torchvision VGG19, as Gatys) or "random"
+    (smoke test only).
+
+    The images and the four conditions (GrabCut + two Gatys transfers: the expensive part) are cached
+    under ``<cache_root or cnnexplain.download.cache_dir()>/aamir/paper-<hash>/`` keyed by every setting and
+    the data folder's file list; :func:`cnnexplain.aamir.compute_influence` caches its scores beside them."""
+    root = data_root(data_root_dir)
+    check_layout(root, n_train_per_wnid, n_test_per_class)
+    torch.manual_seed(seed)  # weights=None (smoke): the same random net for the same seed
+    model = load_vgg16(weights)  # before the heavy work: stop early when weights are missing
+    names = tuple(PAPER_CLASSES)
+    folder = None
+    if use_cache:
+        if cache_root is None:
+            from cnnexplain.download import cache_dir
+
+            cache_root = cache_dir()
+        folder = Path(cache_root) / "aamir" / _study_key(
+            root, n_train_per_wnid=n_train_per_wnid, n_test_per_class=n_test_per_class, image_size=image_size,
+            weights=weights, style_steps=style_steps, texture_steps=texture_steps, extractor=extractor, seed=seed)
+    saved_file = folder / "study.pt" if folder is not None else None
+    if saved_file is not None and saved_file.exists():
+        saved = torch.load(saved_file, weights_only=True)
+        x_train, train_cls_t, x_test, y_test = saved["x_train"], saved["y_train"], saved["x_test"], saved["y_test"]
+        texture_labels, train_idx, test_idx_all = saved["texture_labels"], saved["train_idx"], saved["test_idx"]
+        y_cls = y_test[: len(y_test) // len(CONDITIONS)]
+        from_cache = True
+    else:
+        x_train, train_cls_t, x_test, y_test, texture_labels, train_idx, test_idx_all, y_cls = _make_paper_data(
+            root, n_train_per_wnid, n_test_per_class, image_size, style_steps, texture_steps, extractor, seed,
+            progress)
+        from_cache = False
+        if saved_file is not None:
+            folder.mkdir(parents=True, exist_ok=True)
+            torch.save({"x_train": x_train, "y_train": train_cls_t, "x_test": x_test, "y_test": y_test,
+                        "texture_labels": texture_labels, "train_idx": train_idx, "test_idx": test_idx_all},
+                       saved_file.with_suffix(".tmp"))
+            saved_file.with_suffix(".tmp").replace(saved_file)
+    conditions = np.repeat(np.array(CONDITIONS), len(y_cls))
+    groups = torch.full((1000,), -1, dtype=torch.long)
+    for c, wnids in enumerate(PAPER_CLASSES.values()):
+        for _, index in wnids:
+            groups[index] = c
+
+    def predict(x):
+        from cnnexplain.train import predict as raw
+
+        return groups[raw(model, x).argmax(1)]
+
+    def predict_proba(x):
+        from cnnexplain.train import predict as raw
+
+        p = torch.softmax(raw(model, x), 1)
+        out = torch.zeros(len(x))
+        for i, c in enumerate(y_test.tolist()):
+            out[i] = sum(p[i, index] for _, index in list(PAPER_CLASSES.values())[c])
+        return out
+
+    info = {"predict": predict, "predict_proba": predict_proba, "groups": groups, "weights": weights,
+            "root": str(root), "loss_labels_train": train_idx, "loss_labels_test": test_idx_all,
+            "style_paintings": list(STYLE_PAINTINGS), "extractor": extractor, "data_from_cache": from_cache,
+            "trained_now": False}
+    return Study(model, x_train, train_cls_t, x_test, y_test, conditions, names, texture_labels,
+                 VGG16_LAYER_NAMES, folder, info)
+
+
+def _make_paper_data(root, n_train_per_wnid, n_test_per_class, image_size, style_steps, texture_steps, extractor,
+                     seed, progress):
     from cnnexplain.disturb import estimate_masks, white_background
     from cnnexplain.style import transfer, vgg19_features
 
-    root = data_root(data_root_dir)
-    check_layout(root, n_train_per_wnid, n_test_per_class)
-    model = load_vgg16(weights)  # before the heavy work: stop early when weights are missing
     feats = vgg19_features("pretrained" if extractor == "pretrained" else "random", seed=seed)
     names = tuple(PAPER_CLASSES)
     rng = np.random.default_rng(seed)
@@ -191,41 +321,17 @@ def build_paper_study(data_root_dir=None, n_train_per_wnid: int = 30, n_test_per
     masks = estimate_masks(original, "grabcut")
     white = white_background(original, masks)
     y_cls = torch.tensor(test_cls)
-    # textured: the texture of another class (a centre patch of one of its training images)
+    # textured: the texture of another class (an object patch of one of its training images)
     other = (y_cls + torch.from_numpy(rng.integers(1, len(names), len(y_cls)))) % len(names)
     train_cls_t = torch.tensor(train_cls)
-    patches = torch.stack([x_train[int(torch.nonzero(train_cls_t == int(o))[0])] for o in other])
-    half = image_size // 4
-    patches = patches[:, :, half:-half, half:-half]
+    sources = x_train[torch.tensor([int(torch.nonzero(train_cls_t == int(o))[0]) for o in other])]
+    patches, _ = object_patches(sources, estimate_masks(sources, "grabcut"), fraction=0.5, size=image_size // 2)
     textured = transfer(white, patches, steps=texture_steps, extractor=feats, seed=seed, progress=progress).image
     styles = load_style_images(root, image_size)
     which = torch.from_numpy(rng.integers(0, len(styles), len(y_cls)))
     styled = transfer(white, styles[which], steps=style_steps, extractor=feats, seed=seed, progress=progress).image
     x_test = torch.cat([original, white, textured.detach(), styled.detach()])
     y_test = y_cls.repeat(len(CONDITIONS))
-    conditions = np.repeat(np.array(CONDITIONS), len(y_cls))
     texture_labels = torch.cat([torch.full_like(y_cls, -1)] * 2 + [other] + [torch.full_like(y_cls, -1)])
-    groups = torch.full((1000,), -1, dtype=torch.long)
-    for c, wnids in enumerate(PAPER_CLASSES.values()):
-        for _, index in wnids:
-            groups[index] = c
-
-    def predict(x):
-        from cnnexplain.train import predict as raw
-
-        return groups[raw(model, x).argmax(1)]
-
-    def predict_proba(x):
-        from cnnexplain.train import predict as raw
-
-        p = torch.softmax(raw(model, x), 1)
-        out = torch.zeros(len(x))
-        for i, c in enumerate(y_test.tolist()):
-            out[i] = sum(p[i, index] for _, index in list(PAPER_CLASSES.values())[c])
-        return out
-
-    info = {"predict": predict, "predict_proba": predict_proba, "weights": weights, "root": str(root),
-            "loss_labels_train": torch.tensor(train_idx), "loss_labels_test": torch.tensor(test_idx).repeat(len(CONDITIONS)),
-            "style_paintings": list(STYLE_PAINTINGS), "extractor": feats.name}
-    return Study(model, x_train, train_cls_t, x_test, y_test, conditions, names, texture_labels,
-                 VGG16_LAYER_NAMES, None, info)
+    return (x_train, train_cls_t, x_test, y_test, texture_labels, torch.tensor(train_idx),
+            torch.tensor(test_idx).repeat(len(CONDITIONS)), y_cls)

@@ -379,6 +379,32 @@ class DenseBlock:
         return self.matrix
 
 
+def _gauss_newton_rows(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: torch.Tensor, y: torch.Tensor,
+                       batch_size: int):
+    """Yields, batch by batch, one matrix per block of shape (b·C, p_l) whose rows M satisfy
+    Σ_rows MᵀM = Σ_i J_ilᵀ (diag p_i − p_i p_iᵀ) J_il over the batch (the cross-entropy's Gauss-Newton part)."""
+    if fn.loss_fn is not cross_entropy:
+        raise ValueError("Jacobian block Hessians assume the default mean cross-entropy loss")
+    check_batch(x, y, "Hessian data")
+    varied = {n: fn.params[n] for b in blocks for n in b.param_names}
+
+    def logits_one(params, xi):
+        return functional_call(fn.model, {**fn.params, **params}, (xi.unsqueeze(0),))[0]
+
+    jacobian = vmap(torch.func.jacrev(logits_one), in_dims=(None, 0))
+    for start in range(0, len(x), batch_size):
+        xb, _ = fn.to_device(x[start:start + batch_size], y[start:start + batch_size])
+        jac = jacobian(varied, xb)  # name -> (b, C, *shape)
+        with torch.no_grad():
+            p = torch.softmax(functional_call(fn.model, fn.params, (xb,)), dim=-1)  # (b, C)
+            root = p.sqrt()
+            # A with A Aᵀ = diag(p) − p pᵀ:  A = diag(√p) − p √pᵀ
+            a = torch.diag_embed(root) - p.unsqueeze(2) * root.unsqueeze(1)  # (b, C, C)
+            yield [torch.einsum("bcd,bcp->bdp", a, block.flatten(jac, batch_dims=2)).reshape(-1, block.numel)
+                   for block in blocks]  # Aᵀ J
+        del jac
+
+
 def block_hessians_from_jacobians(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: torch.Tensor,
                                   y: torch.Tensor, batch_size: int = 128) -> list[torch.Tensor]:
     """Dense block Hessians H_l of the mean cross-entropy, all blocks at once, from per-sample Jacobians
@@ -391,27 +417,39 @@ def block_hessians_from_jacobians(fn: ModelFunction, blocks: Sequence[ParameterB
     numerically before relying on it. Costs C (classes) backward passes per example plus one GEMM per
     block, instead of p_l Hessian-vector products.
     """
-    if fn.loss_fn is not cross_entropy:
-        raise ValueError("Jacobian block Hessians assume the default mean cross-entropy loss")
-    check_batch(x, y, "Hessian data")
-    varied = {n: fn.params[n] for b in blocks for n in b.param_names}
-
-    def logits_one(params, xi):
-        return functional_call(fn.model, {**fn.params, **params}, (xi.unsqueeze(0),))[0]
-
-    jacobian = vmap(torch.func.jacrev(logits_one), in_dims=(None, 0))
     out = [torch.zeros(b.numel, b.numel, device=fn.device, dtype=fn.dtype) for b in blocks]
-    n = len(x)
-    for start in range(0, n, batch_size):
-        xb, _ = fn.to_device(x[start:start + batch_size], y[start:start + batch_size])
-        jac = jacobian(varied, xb)  # name -> (b, C, *shape)
-        with torch.no_grad():
-            p = torch.softmax(functional_call(fn.model, fn.params, (xb,)), dim=-1)  # (b, C)
-            root = p.sqrt()
-            # A with A Aᵀ = diag(p) − p pᵀ:  A = diag(√p) − p √pᵀ
-            a = torch.diag_embed(root) - p.unsqueeze(2) * root.unsqueeze(1)  # (b, C, C)
-            for l, block in enumerate(blocks):
-                j = block.flatten(jac, batch_dims=2)  # (b, C, p_l)
-                m = torch.einsum("bcd,bcp->bdp", a, j).reshape(-1, block.numel)  # Aᵀ J
-                out[l] += m.T @ m
-    return [h / n for h in out]
+    for rows in _gauss_newton_rows(fn, blocks, x, y, batch_size):
+        for l, m in enumerate(rows):
+            out[l] += m.T @ m
+    return [h / len(x) for h in out]
+
+
+def gauss_newton_factors(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: torch.Tensor, y: torch.Tensor,
+                         batch_size: int = 32) -> list[torch.Tensor]:
+    """Low-rank factors F_l of shape (n·C, p_l) with H_l = F_lᵀ F_l: the same block Hessians as
+    :func:`block_hessians_from_jacobians` (exact for the block's own parameters in piecewise-linear nets),
+    but never formed — a block of p_l parameters over n Hessian images has rank at most n·(C−1), so
+    (H_l + λI)⁻¹ is solved exactly by the Woodbury identity (:class:`cnnexplain.solvers.WoodburySolver`)
+    at the cost of an (n·C)×(n·C) Cholesky, whatever p_l is. Memory: n·C·Σp_l numbers."""
+    parts = [[] for _ in blocks]
+    for rows in _gauss_newton_rows(fn, blocks, x, y, batch_size):
+        for l, m in enumerate(rows):
+            parts[l].append(m)
+    scale = 1.0 / math.sqrt(len(x))
+    return [torch.cat(p) * scale for p in parts]
+
+
+class FactoredBlock:
+    """A block Hessian held as H = FᵀF (F: (r, p), r ≪ p), with the operator interface of the solvers."""
+
+    def __init__(self, name: str, factor: torch.Tensor):
+        self.name, self.factor = name, factor
+        self.size, self.device, self.dtype = factor.shape[1], factor.device, factor.dtype
+        self.matvecs = 0
+
+    def matvec(self, vectors: torch.Tensor) -> torch.Tensor:
+        self.matvecs += 1 if vectors.dim() == 1 else len(vectors)
+        return (vectors @ self.factor.T) @ self.factor
+
+    def dense(self) -> torch.Tensor:
+        return self.factor.T @ self.factor

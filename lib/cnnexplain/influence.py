@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from cnnexplain.hvp import (BlockHessian, check_eval_mode, DenseBlock, GradientGraph, LossFn, block_hessians_from_jacobians, ModelFunction, ParameterBlock, check_batch, cross_entropy,
+from cnnexplain.hvp import (BlockHessian, check_eval_mode, DenseBlock, FactoredBlock, gauss_newton_factors, GradientGraph, LossFn, block_hessians_from_jacobians, ModelFunction, ParameterBlock, check_batch, cross_entropy,
                             global_block, parameter_blocks, per_sample_grads, select_blocks)
 from cnnexplain.progress import progress as progress_bar
 from cnnexplain.solvers import Solver, make_solver
@@ -157,20 +157,30 @@ class LayerwiseInfluence:
         built once and each product is one reverse pass through it: far faster for CG/LiSSA, memory grows
         with the Hessian data; freed after the test side is solved) or ``"auto"`` (cached graph when the
         Hessian data has at most ``cache_limit`` examples).
-    hessian: ``"auto"`` (default), ``"jacobian"`` or ``"hvp"``. ``"jacobian"`` builds every block's dense
+    hessian: ``"auto"`` (default), ``"jacobian"``, ``"low-rank"`` or ``"hvp"``. ``"jacobian"`` builds every block's dense
         Hessian at once from per-sample logit Jacobians (:func:`cnnexplain.hvp.block_hessians_from_jacobians`):
         exact when the layers after each block are piecewise linear (ReLU/max-pool CNNs), and far faster
         than p_l HVPs. ``"auto"`` uses it only after checking, on a few examples and a random vector per
         block, that it matches forward-over-reverse HVPs to round-off, and only for blocks of at most
         ``dense_limit`` parameters and the cross-entropy loss; otherwise it uses HVPs (``"hvp"``).
-        ``self.curvature`` says which was used.
+        ``self.curvature`` says which was used. ``"low-rank"`` holds the same Jacobian block Hessians as
+        factors H_l = F_lᵀF_l (:func:`cnnexplain.hvp.gauss_newton_factors`) and solves them exactly with the
+        Woodbury identity (solver ``"woodbury"``): exact inverse-HVPs for blocks of any size, as long as the
+        Hessian data is small (rank ≤ n·C); ``self.gauss_newton_error`` gives, per block, the relative
+        difference between FᵀF v and a forward-over-reverse HVP on 8 examples (≈ round-off where the layers
+        after the block are piecewise linear; not so for a global block, whose cross-layer terms hold
+        second-order parts: there it is Koh & Liang's influence with the Gauss-Newton Hessian).
+    check_residuals: after the test side is solved, also compute per block the relative residual
+        ‖(H_l + λI)s − g‖/‖g‖ with forward-over-reverse HVPs over the Hessian data, independent of how
+        the solve was done (``self.residuals``; one batched HVP per block). An integer k checks only the
+        first k test examples' solves (HVPs cost as much as k forward-backward passes over the Hessian data).
     """
 
     def __init__(self, model: nn.Module, x_hessian: torch.Tensor, y_hessian: torch.Tensor,
                  blocks: Sequence[ParameterBlock] | None = None, layers: Sequence[str] | None = None,
                  solver: str | Solver = "auto", damping: float = 0.0, loss_fn: LossFn = cross_entropy,
                  batch_size: int = 256, hvp: str = "auto", cache_limit: int = 2048, hessian: str = "auto",
-                 dense_limit: int = 4096):
+                 dense_limit: int = 4096, check_residuals: bool | int = False):
         check_batch(x_hessian, y_hessian, "Hessian (training) data")
         if hvp not in ("auto", "forward-over-reverse", "cached-graph"):
             raise ValueError(f"hvp must be 'auto', 'forward-over-reverse' or 'cached-graph', got {hvp!r}")
@@ -181,12 +191,15 @@ class LayerwiseInfluence:
         self.blocks = select_blocks(blocks, layers)
         self.fn = ModelFunction(model, self.blocks, loss_fn)
         self._check_input(x_hessian, "Hessian data")
-        if hessian not in ("auto", "jacobian", "hvp"):
-            raise ValueError(f"hessian must be 'auto', 'jacobian' or 'hvp', got {hessian!r}")
+        if hessian not in ("auto", "jacobian", "low-rank", "hvp"):
+            raise ValueError(f"hessian must be 'auto', 'jacobian', 'low-rank' or 'hvp', got {hessian!r}")
+        self.check_residuals = check_residuals
+        self.residuals: list[float] | None = None
+        self.gauss_newton_error: list[float] | None = None
         self.curvature = self._choose_curvature(hessian, dense_limit)
-        self._dense: list[DenseBlock] | None = None
+        self._dense: list | None = None
         if solver == "auto":
-            solver = "exact" if self.curvature == "jacobian" else "cg"
+            solver = {"jacobian": "exact", "low-rank": "woodbury"}.get(self.curvature, "cg")
         self.solver = make_solver(solver)
         self.damping = float(damping)
         self.batch_size = int(batch_size)
@@ -195,6 +208,9 @@ class LayerwiseInfluence:
         self.timings: dict[str, float] = {}
 
     def _choose_curvature(self, hessian: str, dense_limit: int) -> str:
+        if hessian == "low-rank":
+            self.gauss_newton_error = self._factor_check()
+            return hessian
         if hessian != "auto":
             return hessian
         if self.fn.loss_fn is not cross_entropy or max(b.numel for b in self.blocks) > dense_limit:
@@ -211,13 +227,31 @@ class LayerwiseInfluence:
                 return "hvp"
         return "jacobian"
 
+    def _factor_check(self, n: int = 8) -> list[float]:
+        """Per block: ‖FᵀF v − H v‖/‖H v‖ for a random v, F from ``n`` Hessian examples, H v by HVP."""
+        xs, ys = self.x_hessian[:n], self.y_hessian[:n]
+        factors = gauss_newton_factors(self.fn, self.blocks, xs, ys)
+        generator = torch.Generator().manual_seed(0)
+        errors = []
+        for block, f in zip(self.blocks, factors):
+            v = torch.randn(1, block.numel, generator=generator, dtype=torch.float64).to(self.fn.device, self.fn.dtype)
+            reference = BlockHessian(self.fn, block, xs, ys).matvec(v)
+            errors.append(float((v @ f.T @ f - reference).norm() / reference.norm().clamp_min(1e-30)))
+        return errors
+
     def block_operators(self) -> list:
-        """The dense block Hessians (``"jacobian"`` curvature), built once over the Hessian data."""
+        """The block Hessians over the Hessian data, built once: dense (``"jacobian"`` curvature) or as
+        low-rank factors (``"low-rank"``)."""
         if self._dense is None:
             start = time.perf_counter()
-            matrices = block_hessians_from_jacobians(self.fn, self.blocks, self.x_hessian, self.y_hessian,
-                                                     batch_size=min(self.batch_size, 128))
-            self._dense = [DenseBlock(b.name, m) for b, m in zip(self.blocks, matrices)]
+            if self.curvature == "low-rank":
+                factors = gauss_newton_factors(self.fn, self.blocks, self.x_hessian, self.y_hessian,
+                                               batch_size=min(self.batch_size, 32))
+                self._dense = [FactoredBlock(b.name, f) for b, f in zip(self.blocks, factors)]
+            else:
+                matrices = block_hessians_from_jacobians(self.fn, self.blocks, self.x_hessian, self.y_hessian,
+                                                         batch_size=min(self.batch_size, 128))
+                self._dense = [DenseBlock(b.name, m) for b, m in zip(self.blocks, matrices)]
             self.timings["block_hessians_s"] = time.perf_counter() - start
         return self._dense
 
@@ -254,18 +288,33 @@ class LayerwiseInfluence:
         graph = (GradientGraph(self.fn, self.blocks, self.x_hessian, self.y_hessian, self.batch_size)
                  if self.use_graph and self.curvature == "hvp" else None)
         try:
-            if self.curvature == "jacobian":
+            if self.curvature in ("jacobian", "low-rank"):
                 hessians = self.block_operators()
             else:
                 hessians = [BlockHessian(self.fn, b, self.x_hessian, self.y_hessian, batch_size=self.batch_size,
                                          graph=graph) for b in self.blocks]
             solved = [self.solver.solve(h, g.detach(), self.damping) for h, g in zip(hessians, grads)]
+            self.timings["test_side_s"] = time.perf_counter() - start
+            if self.check_residuals:
+                self.residuals = self._true_residuals(solved, grads, graph)
         finally:
             if graph is not None:
                 graph.release()
-        self.timings["test_side_s"] = time.perf_counter() - start
         self._cache_key, self._cache = key, solved
         return solved
+
+    def _true_residuals(self, solved, grads, graph) -> list[float]:
+        """Per block max over test examples of ‖(H_l + λI)s − g‖/‖g‖, H_l by forward-over-reverse HVPs."""
+        start = time.perf_counter()
+        out = []
+        k = None if self.check_residuals is True else int(self.check_residuals)
+        for block, s, g in zip(self.blocks, solved, grads):
+            s, g = s[:k], g[:k]
+            h = BlockHessian(self.fn, block, self.x_hessian, self.y_hessian, batch_size=self.batch_size, graph=graph)
+            r = h.matvec(s) + self.damping * s - g.detach()
+            out.append(float((r.norm(dim=1) / g.norm(dim=1).clamp_min(1e-30)).max()))
+        self.timings["residual_check_s"] = time.perf_counter() - start
+        return out
 
     def scores(self, x_test: torch.Tensor, y_test: torch.Tensor, x_train: torch.Tensor, y_train: torch.Tensor,
                dask=None, n_shards: int | None = None, progress: bool = True) -> InfluenceScores:
