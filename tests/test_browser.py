@@ -316,8 +316,12 @@ def _errors_in(state: dict, page) -> list[str]:
     return errors
 
 
-IMAGE_DIGEST_JS = """async (img) => {
-  const bytes = await (await fetch(img.src)).arrayBuffer();
+# One atomic look at the box: the SHA-256 of its single figure, or null while it shows none or several
+# (a failing redraw removes the image; reading count and src in two calls could race with that).
+IMAGE_DIGEST_JS = """async (box) => {
+  const images = box.querySelectorAll('img.widget-image');
+  if (images.length !== 1 || !images[0].src) return null;
+  const bytes = await (await fetch(images[0].src)).arrayBuffer();
   const digest = await crypto.subtle.digest('SHA-256', bytes);
   return Array.from(new Uint8Array(digest)).map(b => b.toString(16).padStart(2, '0')).join('');
 }"""
@@ -325,10 +329,7 @@ IMAGE_DIGEST_JS = """async (img) => {
 
 def _image_src(box) -> str | None:
     """SHA-256 of the PNG the box shows (its one ipywidgets.Image), or None while it shows no single image."""
-    images = box.locator("img.widget-image")
-    if images.count() != 1 or not images.first.get_attribute("src"):
-        return None
-    return images.first.evaluate(IMAGE_DIGEST_JS)
+    return box.evaluate(IMAGE_DIGEST_JS)
 
 
 def _one_image_src(box) -> str:
