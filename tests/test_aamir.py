@@ -166,3 +166,13 @@ def test_shapley_spread():
     m[0, 0, 0] = 1
     m[1] = 1
     assert aamir.shapley_spread(m).tolist() == [1 / 16, 1.0]
+
+
+def test_a_study_rebuilt_from_scratch_is_identical(tiny, tmp_path):
+    """Determinism: the same config in an empty cache trains the same weights and makes the same images."""
+    _, study = tiny
+    rebuilt = aamir.build_study(TINY, cache_root=tmp_path, progress=False)
+    assert rebuilt.info["trained_now"]
+    assert torch.equal(study.x_train, rebuilt.x_train) and torch.equal(study.x_test, rebuilt.x_test)
+    for a, b in zip(study.model.state_dict().values(), rebuilt.model.state_dict().values()):
+        assert torch.equal(a, b)

@@ -47,6 +47,11 @@ CONDITION_COLOURS = {"original": "tab:blue", "white_background": "tab:cyan", "te
                      "styled": "tab:red"}
 
 
+# Bump when a code change alters what build_study makes from the same StudyConfig (data, training,
+# stylization): the cache key changes with it, so nobody reads a study built by older code.
+STUDY_CACHE_VERSION = 2
+
+
 @dataclass(frozen=True)
 class StudyConfig:
     """Everything that determines the default-profile study (data, network, training).
@@ -73,8 +78,8 @@ class StudyConfig:
     seed: int = 0
 
     def key(self) -> str:
-        """A short hash of every field: the cache folder's name."""
-        text = json.dumps(asdict(self), sort_keys=True)
+        """A short hash of every field and of :data:`STUDY_CACHE_VERSION`: the cache folder's name."""
+        text = json.dumps({**asdict(self), "cache_version": STUDY_CACHE_VERSION}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def __post_init__(self):
