@@ -231,3 +231,55 @@ def test_weight_explorer_lists_every_run_class_and_cuts_layers_per_network(monke
     assert plt.get_fignums() == []
     with pytest.raises(ValueError, match="at least one run"):
         explore_unit_weights({})
+
+
+def test_standardized_codes_fold_into_weights_and_bias():
+    """With standardize=True the eval-mode logits equal raw codes @ weights().T + bias(), and the folded
+    weights are the trained weights divided by each unit's running standard deviation."""
+    torch.manual_seed(0)
+    nv = NeuroView(SmallCNN(), num_classes=10, input_shape=(1, 28, 28), pooling="mean", standardize=True)
+    nv.train()
+    with torch.no_grad():  # a few training-mode passes so the running statistics are far from (0, 1)
+        for _ in range(20):
+            nv(torch.rand(16, 1, 28, 28))
+        nv.classifier.weight.normal_()
+    nv.eval()
+    x = torch.rand(5, 1, 28, 28)
+    with torch.no_grad():
+        codes = nv.units(x)
+        logits = nv(x)
+        unfolded = nv.classifier((codes - nv.standardize.running_mean)
+                                 / torch.sqrt(nv.standardize.running_var + nv.standardize.eps))
+    torch.testing.assert_close(logits, unfolded)
+    w, b = torch.from_numpy(nv.weights()), torch.from_numpy(nv.bias())
+    torch.testing.assert_close(logits, codes @ w.T + b, rtol=1e-4, atol=1e-4)
+    std = torch.sqrt(nv.standardize.running_var + nv.standardize.eps)
+    torch.testing.assert_close(torch.from_numpy(nv.class_weights(3)), nv.classifier.weight[3].detach() / std)
+    assert not torch.allclose(std, torch.ones_like(std))  # the folding is not a no-op here
+    plain = NeuroView(SmallCNN(), num_classes=10, input_shape=(1, 28, 28))
+    np.testing.assert_array_equal(plain.weights(), plain.classifier.weight.detach().numpy())
+
+
+def test_fit_cosine_schedule_anneals_to_zero_and_rejects_unknown():
+    from cnnexplain.train import fit
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(4, 2))
+    x, y = torch.randn(40, 4), (torch.arange(40) % 2)
+    seen = []
+    original_step = torch.optim.Adam.step
+
+    def spy(self, *args, **kwargs):
+        seen.append(self.param_groups[0]["lr"])
+        return original_step(self, *args, **kwargs)
+
+    torch.optim.Adam.step = spy
+    try:
+        fit(model, x, y, epochs=3, batch_size=10, lr=0.1, progress=False, schedule="cosine")
+    finally:
+        torch.optim.Adam.step = original_step
+    assert len(seen) == 12 and seen[0] == pytest.approx(0.1)
+    assert all(a > b for a, b in zip(seen, seen[1:]))  # strictly decreasing
+    assert seen[-1] == pytest.approx(0.1 * (1 + np.cos(np.pi * 11 / 12)) / 2)
+    with pytest.raises(ValueError, match="schedule"):
+        fit(model, x, y, epochs=1, schedule="step")

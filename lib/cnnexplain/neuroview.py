@@ -251,13 +251,22 @@ class NeuroView(nn.Module):
     """
 
     def __init__(self, backbone: nn.Module, num_classes: int, input_shape: Sequence[int], pooling: str = "max",
-                 site: str = "conv", unit_types=(nn.Conv2d,), prune_head: bool = True):
+                 site: str = "conv", unit_types=(nn.Conv2d,), prune_head: bool = True, standardize: bool = False):
         super().__init__()
         self.units = UnitCodes(backbone, input_shape, pooling, site, unit_types, prune_head)
+        # Optional: standardise every pooled code to zero mean / unit variance before the linear layer (a
+        # BatchNorm without learnable scale or shift). Pooled soft-VQ codes of different units have very
+        # different means and spreads, which makes the wide linear layer badly conditioned (it under-fits).
+        # In eval mode this is a fixed affine map per unit, so weights()/bias() fold it into W and b:
+        # the folded model is exactly Eq. 2, softmax(W' q(z) + b'), on the raw codes in [0, 1].
+        self.standardize = nn.BatchNorm1d(self.units.n_units, affine=False) if standardize else None
         self.classifier = nn.Linear(self.units.n_units, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.units(x))
+        codes = self.units(x)
+        if self.standardize is not None:
+            codes = self.standardize(codes)
+        return self.classifier(codes)
 
     @property
     def n_units(self) -> int:
@@ -277,9 +286,27 @@ class NeuroView(nn.Module):
     def unit_table(self):
         return self.units.unit_table()
 
+    def _folded(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(W, b) of Eq. 2 acting on the raw pooled codes, with the eval-mode standardisation folded in:
+        W' = W / s, b' = b − W' μ with s = sqrt(running_var + eps), μ = running_mean."""
+        w = self.classifier.weight.detach()
+        b = self.classifier.bias.detach()
+        if self.standardize is None:
+            return w, b
+        scale = torch.sqrt(self.standardize.running_var.detach() + self.standardize.eps)
+        w_folded = w / scale
+        return w_folded, b - w_folded @ self.standardize.running_mean.detach()
+
     def weights(self) -> np.ndarray:
-        """The linear classifier's weights W, shape (classes, units) (Eq. 2)."""
-        return self.classifier.weight.detach().cpu().numpy().copy()
+        """The linear classifier's weights W on the raw soft-VQ codes, shape (classes, units) (Eq. 2).
+
+        With ``standardize=True`` this is the folded weight W / s (see :meth:`_folded`), so that
+        ``codes @ weights().T + bias()`` equals the model's eval-mode logits."""
+        return self._folded()[0].cpu().numpy().copy()
+
+    def bias(self) -> np.ndarray:
+        """The classifier bias b on the raw codes (folded like :meth:`weights`), shape (classes,)."""
+        return self._folded()[1].cpu().numpy().copy()
 
     def class_weights(self, class_index: int) -> np.ndarray:
         """W[class_index]: how much each unit pushes that class up (+) or down (−) (Fig. 3)."""
@@ -339,11 +366,15 @@ class ViewPoolingCNN(nn.Module):
 def train_plain_and_neuroview(make_backbone: Callable[[], nn.Module], x_train, y_train, x_test, y_test,
                               num_classes: int, pooling: str = "max", site: str = "conv", epochs: int = 3,
                               batch_size: int = 64, lr: float = 1e-3, seed: int = 0, progress: bool = False,
-                              neuroview_lr: float | None = None, device=None) -> dict:
+                              neuroview_lr: float | None = None, device=None, standardize: bool = False,
+                              schedule: str = "constant") -> dict:
     """Train the plain network and its NeuroView variant from scratch with the same epochs, batch size,
     optimiser and seed (both trunks start from the same initialisation); return both models, their test
     accuracies, the gap (NeuroView − plain, in points), training seconds and last-epoch training
-    accuracies (to tell an unconverged network from a worse one) (Table 1)."""
+    accuracies (to tell an unconverged network from a worse one) (Table 1).
+
+    ``schedule`` (``fit``'s learning-rate schedule) applies to both networks; ``standardize`` is
+    NeuroView's code standardisation (see :class:`NeuroView`)."""
     from cnnexplain.seeding import seed_everything
     from cnnexplain.train import accuracy, fit
 
@@ -351,13 +382,14 @@ def train_plain_and_neuroview(make_backbone: Callable[[], nn.Module], x_train, y
     plain = make_backbone()
     started = time.perf_counter()
     plain_history = fit(plain, x_train, y_train, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
-                        progress=progress, device=device)
+                        progress=progress, device=device, schedule=schedule)
     plain_s = time.perf_counter() - started
     seed_everything(seed)
-    nv = NeuroView(make_backbone(), num_classes, tuple(x_train.shape[1:]), pooling=pooling, site=site)
+    nv = NeuroView(make_backbone(), num_classes, tuple(x_train.shape[1:]), pooling=pooling, site=site,
+                   standardize=standardize)
     started = time.perf_counter()
     nv_history = fit(nv, x_train, y_train, epochs=epochs, batch_size=batch_size, lr=neuroview_lr or lr, seed=seed,
-                     progress=progress, device=device)
+                     progress=progress, device=device, schedule=schedule)
     nv_s = time.perf_counter() - started
     plain_acc = accuracy(plain, x_test, y_test)
     nv_acc = accuracy(nv, x_test, y_test)

@@ -19,8 +19,11 @@ class History:
 
 def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int = 5, batch_size: int = 64,
         lr: float = 1e-3, weight_decay: float = 0.0, seed: int = 0, device=None, progress: bool = True,
-        optimizer: str = "adam") -> History:
+        optimizer: str = "adam", schedule: str = "constant") -> History:
     """Train ``model`` on in-memory tensors with cross-entropy; returns the per-epoch history.
+
+    ``schedule`` is ``"constant"`` (``lr`` throughout) or ``"cosine"`` (``lr`` annealed to 0 over all
+    steps, so the final weights are not a random point of the last epoch's oscillation).
 
     Shuffling uses its own generator seeded with ``seed``, so the same seed gives the same model.
     Raises ``FloatingPointError`` when the loss becomes NaN or infinite (lower ``lr``).
@@ -35,9 +38,13 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int = 5, bat
         opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=weight_decay)
     else:
         raise ValueError(f"optimizer must be 'adam' or 'sgd', got {optimizer!r}")
+    if schedule not in ("constant", "cosine"):
+        raise ValueError(f"schedule must be 'constant' or 'cosine', got {schedule!r}")
     loss_fn = nn.CrossEntropyLoss()
     history = History()
     batches = loader(x, y, batch_size, shuffle=True, seed=seed)
+    scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * len(batches))
+                 if schedule == "cosine" else None)
     for epoch in progress_bar(range(epochs), desc="epochs", disable=not progress):
         total, correct, loss_sum = 0, 0, 0.0
         for xb, yb in batches:
@@ -49,6 +56,8 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int = 5, bat
                 raise FloatingPointError(f"training loss became {loss.item()} in epoch {epoch}; lower lr={lr}")
             loss.backward()
             opt.step()
+            if scheduler is not None:
+                scheduler.step()
             loss_sum += loss.item() * len(yb)
             correct += (logits.argmax(1) == yb).sum().item()
             total += len(yb)
