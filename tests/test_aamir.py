@@ -176,3 +176,15 @@ def test_a_study_rebuilt_from_scratch_is_identical(tiny, tmp_path):
     assert torch.equal(study.x_train, rebuilt.x_train) and torch.equal(study.x_test, rebuilt.x_test)
     for a, b in zip(study.model.state_dict().values(), rebuilt.model.state_dict().values()):
         assert torch.equal(a, b)
+
+
+def test_class_probability_and_prediction_with_and_without_paper_groups():
+    torch.manual_seed(0)
+    prob = torch.softmax(torch.randn(6, 12), 1)
+    labels = torch.tensor([0, 1, 2, 0, 1, 2])
+    assert torch.equal(aamir.class_probability(prob, labels), prob[torch.arange(6), labels])
+    assert torch.equal(aamir.predicted_class(prob), prob.argmax(1))
+    groups = torch.tensor([0, 0, 1, 1, 1, 2, -1, -1, 2, 0, -1, 1])  # 12 "ImageNet" classes -> 3 paper classes
+    expected = torch.tensor([sum(prob[i, j].item() for j in range(12) if groups[j] == labels[i]) for i in range(6)])
+    assert torch.allclose(aamir.class_probability(prob, labels, groups), expected)
+    assert torch.equal(aamir.predicted_class(prob, groups), groups[prob.argmax(1)])

@@ -111,13 +111,13 @@ class Study:
     cache: Path | None = None
     info: dict = field(default_factory=dict)
 
+    def _test_probabilities(self, batch_size: int = 256) -> torch.Tensor:
+        return torch.softmax(training.predict(self.model, self.x_test, batch_size=batch_size), 1)
+
     def predictions(self, batch_size: int = 256) -> torch.Tensor:
-        """Predicted class per test image (argmax over the model's classes, or over the paper's class
-        groups for the ImageNet model: see ``info['predict']``)."""
-        predict = self.info.get("predict")
-        if predict is not None:
-            return predict(self.x_test)
-        return training.predict(self.model, self.x_test, batch_size=batch_size).argmax(1)
+        """Predicted class per test image (argmax over the model's classes, or the paper class of the
+        1000-way argmax for the ImageNet model, −1 outside the 10: :func:`predicted_class`)."""
+        return predicted_class(self._test_probabilities(batch_size), self.info.get("groups"))
 
     def subset(self, n_per_class: int) -> "Study":
         """The same study with only the first ``n_per_class`` test images of every (condition, class):
@@ -132,9 +132,6 @@ class Study:
         info = dict(self.info)
         if "loss_labels_test" in info:
             info["loss_labels_test"] = info["loss_labels_test"][index]
-        predict, proba = info.get("predict"), info.get("predict_proba")
-        if proba is not None:  # the paper profile's probability helper is tied to the full test set
-            info.pop("predict_proba")
         return Study(self.model, self.x_train, self.y_train, self.x_test[index], self.y_test[index],
                      self.conditions[index.numpy()], self.class_names, self.texture_labels[index],
                      self.layer_names, self.cache, info)
@@ -145,11 +142,24 @@ class Study:
         return (self.info.get("loss_labels_train", self.y_train), self.info.get("loss_labels_test", self.y_test))
 
     def true_class_probability(self) -> torch.Tensor:
-        predict_proba = self.info.get("predict_proba")
-        if predict_proba is not None:
-            return predict_proba(self.x_test)
-        p = torch.softmax(training.predict(self.model, self.x_test), 1)
-        return p[torch.arange(len(self.y_test)), self.y_test]
+        """The probability of each test image's true class (:func:`class_probability`)."""
+        return class_probability(self._test_probabilities(), self.y_test, self.info.get("groups"))
+
+
+def predicted_class(prob: torch.Tensor, groups: torch.Tensor | None = None) -> torch.Tensor:
+    """The argmax class of each row of ``prob``; with ``groups`` (the paper profile's ImageNet index →
+    paper class map, −1 outside its 10 classes) the paper class of the 1000-way argmax."""
+    top = prob.argmax(1)
+    return top if groups is None else groups[top]
+
+
+def class_probability(prob: torch.Tensor, labels: torch.Tensor, groups: torch.Tensor | None = None) -> torch.Tensor:
+    """``prob[i, labels[i]]``; with ``groups`` the summed probability of the ImageNet classes of
+    ``labels[i]``'s group (a paper class spans several wnids)."""
+    labels = torch.as_tensor(labels).long()
+    if groups is None:
+        return prob[torch.arange(len(labels)), labels]
+    return (prob * (groups.unsqueeze(0) == labels.unsqueeze(1))).sum(1)
 
 
 def study_dir(config: StudyConfig, root: str | Path | None = None) -> Path:
@@ -606,12 +616,8 @@ def texture_patch_table(model: nn.Module, class_names, n_per_class: int = 5, see
         texture_names = world.TEXTURES
     prob = torch.softmax(training.predict(model, patches.images), 1)
     labels = patches.labels
-    if groups is None:
-        pred = prob.argmax(1).numpy()
-        p_true = prob[torch.arange(len(labels)), labels].numpy()
-    else:
-        pred = groups[prob.argmax(1)].numpy()
-        p_true = torch.stack([prob[i, groups == int(c)].sum() for i, c in enumerate(labels)]).numpy()
+    pred = predicted_class(prob, groups).numpy()
+    p_true = class_probability(prob, labels, groups).numpy()
     rows = []
     for c, name in enumerate(class_names):
         sel = labels.numpy() == c
@@ -666,11 +672,8 @@ def texture_dose(study: Study, content_index: int, texture: torch.Tensor, steps:
     intra = class_averages(scores.total, study.y_train, len(study.class_names))[:, label].numpy()
     prob = torch.softmax(training.predict(study.model, images), 1)
     groups = study.info.get("groups")  # paper profile: ImageNet index -> paper class (-1 outside the 10)
-    if groups is None:
-        predicted, p_true = prob.argmax(1).numpy(), prob[:, label].numpy()
-    else:
-        predicted = groups[prob.argmax(1)].numpy()
-        p_true = prob[:, groups == label].sum(1).numpy()
+    predicted = predicted_class(prob, groups).numpy()
+    p_true = class_probability(prob, torch.full((len(prob),), label), groups).numpy()
     names = np.array(list(study.class_names) + ["other"])
     top = scores.most_influential(1)[0][:, 0].numpy()
     table = pd.DataFrame({"step": steps_taken, "texture_percent": 100.0 * np.array(steps_taken) / steps,

@@ -272,21 +272,8 @@ def build_paper_study(data_root_dir=None, n_train_per_wnid: int = 30, n_test_per
         for _, index in wnids:
             groups[index] = c
 
-    def predict(x):
-        from cnnexplain.train import predict as raw
-
-        return groups[raw(model, x).argmax(1)]
-
-    def predict_proba(x):
-        from cnnexplain.train import predict as raw
-
-        p = torch.softmax(raw(model, x), 1)
-        out = torch.zeros(len(x))
-        for i, c in enumerate(y_test.tolist()):
-            out[i] = sum(p[i, index] for _, index in list(PAPER_CLASSES.values())[c])
-        return out
-
-    info = {"predict": predict, "predict_proba": predict_proba, "groups": groups, "weights": weights,
+    # Study.predictions / true_class_probability read the paper classes through ``groups``
+    info = {"groups": groups, "weights": weights,
             "root": str(root), "loss_labels_train": train_idx, "loss_labels_test": test_idx_all,
             "style_paintings": list(STYLE_PAINTINGS), "extractor": extractor, "data_from_cache": from_cache,
             "trained_now": False}
