@@ -374,7 +374,7 @@ def _solve_exact(study, xh, yh, blocks, damping, batch_size, y_test, y_train, pr
                               damping=damping, batch_size=batch_size, hvp="forward-over-reverse",
                               check_residuals=check_residuals)
     scores = calc.scores(study.x_test, y_test, study.x_train, y_train, progress=progress)
-    calc._dense = None  # the factors (n·C × parameters) are not needed any more
+    calc.release_block_operators()  # the factors (n·C × parameters) are not needed any more
     return scores, calc, float(damping)
 
 

@@ -197,7 +197,7 @@ class LayerwiseInfluence:
         self.residuals: list[float] | None = None
         self.gauss_newton_error: list[float] | None = None
         self.curvature = self._choose_curvature(hessian, dense_limit)
-        self._dense: list | None = None
+        self._operators: list | None = None
         if solver == "auto":
             solver = {"jacobian": "exact", "low-rank": "woodbury"}.get(self.curvature, "cg")
         self.solver = make_solver(solver)
@@ -242,18 +242,23 @@ class LayerwiseInfluence:
     def block_operators(self) -> list:
         """The block Hessians over the Hessian data, built once: dense (``"jacobian"`` curvature) or as
         low-rank factors (``"low-rank"``)."""
-        if self._dense is None:
+        if self._operators is None:
             start = time.perf_counter()
             if self.curvature == "low-rank":
                 factors = gauss_newton_factors(self.fn, self.blocks, self.x_hessian, self.y_hessian,
                                                batch_size=min(self.batch_size, 32))
-                self._dense = [FactoredBlock(b.name, f) for b, f in zip(self.blocks, factors)]
+                self._operators = [FactoredBlock(b.name, f) for b, f in zip(self.blocks, factors)]
             else:
                 matrices = block_hessians_from_jacobians(self.fn, self.blocks, self.x_hessian, self.y_hessian,
                                                          batch_size=min(self.batch_size, 128))
-                self._dense = [DenseBlock(b.name, m) for b, m in zip(self.blocks, matrices)]
+                self._operators = [DenseBlock(b.name, m) for b, m in zip(self.blocks, matrices)]
             self.timings["block_hessians_s"] = time.perf_counter() - start
-        return self._dense
+        return self._operators
+
+    def release_block_operators(self) -> None:
+        """Free the block Hessians (dense or factored: up to n·C × parameters numbers each); the test-side
+        solves already cached stay valid, and :meth:`block_operators` rebuilds them if asked again."""
+        self._operators = None
 
     @property
     def block_names(self) -> list[str]:
