@@ -543,6 +543,13 @@ PLACES10_CLASSES = ("aquarium", "badlands", "ballroom", "barn", "baseball_field"
                     "bridge", "campsite", "canyon")
 
 
+def missing_splits(name: str, root: str | os.PathLike | None = None) -> list[str]:
+    """The paths of ``<DATA_ROOT>/<name>/train`` and ``/val`` that are not folders (the paper data sets'
+    layout): what the loaders and :func:`check_case_study_data` report as missing."""
+    base = data_root(root) / name
+    return [str(base / s) for s in ("train", "val") if not (base / s).is_dir()]
+
+
 def image_folder(name: str, root: str | os.PathLike | None, size: int, hint: str):
     """Read ``<DATA_ROOT>/<name>/{train,val}/<class>/*`` with torchvision's ImageFolder, resized to
     ``size``; raises :class:`DataUnavailableError` with ``hint`` when the folders are missing."""
@@ -550,9 +557,9 @@ def image_folder(name: str, root: str | os.PathLike | None, size: int, hint: str
     from torchvision import datasets, transforms
 
     base = data_root(root) / name
-    missing = [s for s in ("train", "val") if not (base / s).is_dir()]
+    missing = missing_splits(name, root)
     if missing:
-        raise DataUnavailableError(f"{name} not found: expected folders {[str(base / s) for s in missing]} "
+        raise DataUnavailableError(f"{name} not found: expected folders {missing} "
                                    f"with one sub-folder per class. {hint}")
     tf = transforms.Compose([transforms.Resize((size, size)), transforms.ToTensor()])
     return datasets.ImageFolder(str(base / "train"), tf), datasets.ImageFolder(str(base / "val"), tf)
@@ -683,7 +690,7 @@ def load_multiview(name: str, n_per_class: int, n_test_per_class: int, n_views: 
     if name != "modelnet40_12view":
         raise ValueError(f"unknown multi-view data set {name!r}; use 'shapes' or 'modelnet40_12view'")
     base = data_root(root) / name
-    missing = [str(base / s) for s in ("train", "val") if not (base / s).is_dir()]
+    missing = missing_splits(name, root)
     if missing:
         raise DataUnavailableError(f"{name} not found: expected folders {missing}. {MULTIVIEW_HINT}")
     xtr, ytr, classes = _multiview_folder(base / "train", n_views, size)
@@ -707,8 +714,7 @@ def check_case_study_data(scene: str, sound: str, multiview: str, root: str | os
         if hint is None:
             raise ValueError(f"unknown data set {name!r}; embedded: {sorted(embedded)}, paper: "
                              f"{sorted(PAPER_DATA_HINTS)}")
-        base = data_root(root) / name
-        missing = [str(base / s) for s in ("train", "val") if not (base / s).is_dir()]
+        missing = missing_splits(name, root)
         if missing:
             problems.append(f"- {name}: missing {missing}. {hint}")
     if problems:
