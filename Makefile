@@ -37,7 +37,7 @@ browser: $(STAMP)
 	$(PY) -m pytest -n 2 --timeout 900 tests/test_browser.py $(PYTEST_ARGS)
 
 reproduce: $(STAMP)
-	$(PY) -m cnnexplain.reproduce --profile $(PROFILE) $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS))
+	$(PY) -m cnnexplain.notebook.reproduce --profile $(PROFILE) $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS))
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/

@@ -29,9 +29,9 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from cnnexplain.data import embedded_mnist
-from cnnexplain.hvp import ModelFunction, parameter_blocks
-from cnnexplain.influence import LayerwiseInfluence
+from cnnexplain.data.sources import embedded_mnist
+from cnnexplain.methods.influence_functions.hvp import ModelFunction, parameter_blocks
+from cnnexplain.methods.influence_functions.layerwise import LayerwiseInfluence
 from cnnexplain.train import fit
 
 DAMPING = 1e-3

@@ -1,7 +1,7 @@
 """Benchmark of Jung et al.'s influential scores (issue 9).
 
-1. Fast path (modified backward pass, cnnexplain.influential) against the explicit matrix/tensor products
-   (cnnexplain.influential_reference) on a small CNN where both fit: time ratio and largest difference.
+1. Fast path (modified backward pass, cnnexplain.methods.influential_scores.fast) against the explicit matrix/tensor products
+   (cnnexplain.methods.influential_scores.reference) on a small CNN where both fit: time ratio and largest difference.
 2. Fast path on torchvision's VGG16 (weights=None, no download) at 224 px: time relative to one forward pass,
    for the input scores w.r.t. one output node and w.r.t. 10 output nodes.
 
@@ -19,8 +19,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from cnnexplain.influential import influential_scores, scores_from_snapshot, snapshot
-from cnnexplain.influential_reference import explicit_scores
+from cnnexplain.methods.influential_scores.fast import influential_scores, scores_from_snapshot, snapshot
+from cnnexplain.methods.influential_scores.reference import explicit_scores
 
 
 def best_time(fn, repeats: int) -> tuple[float, object]:

@@ -17,8 +17,8 @@ import time
 import torch
 from torch import nn
 
-from cnnexplain.neuroview import NeuroView
-from cnnexplain.neuroview_models import build
+from cnnexplain.methods.neuroview import NeuroView
+from cnnexplain.models.neuroview_backbones import build
 
 CASES = [  # (arch, BatchNorm in the small layouts, input shape, batch size)
     ("small_vgg11", False, (3, 32, 32), 64),

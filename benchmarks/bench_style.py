@@ -1,4 +1,4 @@
-"""Style-transfer steps per second: cnnexplain.style.transfer vs the PyTorch neural-style tutorial's loop.
+"""Style-transfer steps per second: cnnexplain.methods.style.transfer vs the PyTorch neural-style tutorial's loop.
 
 The tutorial (pytorch.org/tutorials/advanced/neural_style_tutorial.html) copies the feature stack into a
 new ``nn.Sequential`` with ContentLoss / StyleLoss modules inserted after the chosen layers, trims it
@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cnnexplain import style
+from cnnexplain.methods import style
 
 
 # --- the tutorial's structure ----------------------------------------------------------------------------

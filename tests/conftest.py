@@ -25,7 +25,7 @@ torch.set_num_threads(1)
 @pytest.fixture(scope="module")
 def gap_net():
     """A small global-average-pooling CNN (CAM's architecture) for 1-channel 16x16 inputs, 3 classes."""
-    from cnnexplain.models import GAPCNN
+    from cnnexplain.models.cnns import GAPCNN
 
     torch.manual_seed(0)
     return GAPCNN(in_channels=1, num_classes=3, width=4).eval()

@@ -1,12 +1,12 @@
-"""Tests of the Aamir et al. study pipeline (cnnexplain.aamir) on a tiny world and on hand-made scores."""
+"""Tests of the Aamir et al. study pipeline (cnnexplain.papers.aamir.study) on a tiny world and on hand-made scores."""
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
-from cnnexplain import aamir
-from cnnexplain.influence import InfluenceScores
+from cnnexplain.papers.aamir import study as aamir
+from cnnexplain.methods.influence_functions.layerwise import InfluenceScores
 
 TINY = aamir.StudyConfig(n_train_per_class=3, n_test_per_class=1, width=2, hidden=8, epochs=1, batch_size=16,
                          style_method="colour")

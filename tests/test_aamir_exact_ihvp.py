@@ -5,9 +5,9 @@ import pytest
 import torch
 from torch import nn
 
-from cnnexplain.hvp import BlockHessian, FactoredBlock, ModelFunction, gauss_newton_factors, parameter_blocks
-from cnnexplain.influence import LayerwiseInfluence
-from cnnexplain.solvers import WoodburySolver
+from cnnexplain.methods.influence_functions.hvp import BlockHessian, FactoredBlock, ModelFunction, gauss_newton_factors, parameter_blocks
+from cnnexplain.methods.influence_functions.layerwise import LayerwiseInfluence
+from cnnexplain.methods.influence_functions.solvers import WoodburySolver
 
 
 def _net():

@@ -6,8 +6,9 @@ import pytest
 import torch
 from PIL import Image
 
-from cnnexplain import aamir, aamir_paper
-from cnnexplain.data import DataUnavailableError
+from cnnexplain.papers.aamir import study as aamir
+from cnnexplain.papers.aamir import imagenet as aamir_paper
+from cnnexplain.data.sources import DataUnavailableError
 
 
 def _fake_imagenet(root, n_per_wnid=2, size=40, styles=True):
@@ -66,7 +67,7 @@ def test_paper_path_end_to_end_smoke(tmp_path):
     pred = study.predictions().numpy()
     assert ((pred >= -1) & (pred < 10)).all()
     # the 16 blocks exist; score the cheapest, fc8 (fc6 alone has 103M parameters; all 16 are the GPU's job)
-    from cnnexplain.hvp import parameter_blocks
+    from cnnexplain.methods.influence_functions.hvp import parameter_blocks
 
     names = [b.name for b in parameter_blocks(study.model, example_input=study.x_train[:1])]
     assert len(names) == 16
@@ -90,7 +91,7 @@ def test_paper_path_end_to_end_smoke(tmp_path):
     assert patches.images.shape == (10, 3, 32, 32) and ((coverage >= 0) & (coverage <= 1)).all()
     table3, _ = aamir.texture_patch_table(study.model, study.class_names, patches=patches, groups=study.info["groups"])
     assert len(table3) == 10 and table3.accuracy.between(0, 1).all() and table3.p_true.between(0, 1).all()
-    from cnnexplain.influence import LayerwiseInfluence
+    from cnnexplain.methods.influence_functions.layerwise import LayerwiseInfluence
 
     white = int(np.flatnonzero(study.conditions == "white_background")[0])
     calc = LayerwiseInfluence(study.model, study.x_train[:2], y_train[:2], layers=[names[-1]], solver="cg",

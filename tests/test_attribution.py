@@ -1,4 +1,4 @@
-"""Tests of cnnexplain.attribution: every registered method, checked against independent references."""
+"""Tests of cnnexplain.methods.attribution.explain: every registered method, checked against independent references."""
 
 import copy
 
@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from cnnexplain import attribution as A
-from cnnexplain.models import GAPCNN, SmallCNN
+from cnnexplain.methods.attribution import explain as A
+from cnnexplain.models.cnns import GAPCNN, SmallCNN
 
 FAST_OPTIONS = {
     "integrated_gradients": dict(n_steps=8),
@@ -223,7 +223,7 @@ def test_prepare_model_switches_off_inplace_relus():
 
 def test_influential_scores_plug_in_when_issue_9_module_is_present():
     try:
-        import cnnexplain.influential  # noqa: F401
+        import cnnexplain.methods.influential_scores.fast  # noqa: F401
     except ImportError:
         assert "influential_scores" not in A.METHODS
         return

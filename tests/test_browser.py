@@ -94,7 +94,7 @@ def prepare_notebook(name: str, root_dir: Path) -> Path:
     from papermill.iorw import load_notebook_node
     from papermill.parameterize import parameterize_notebook
 
-    from cnnexplain.profiles import load_overrides, notebook_parameters, overrides_for
+    from cnnexplain.notebook.profiles import load_overrides, notebook_parameters, overrides_for
 
     source = ROOT / "notebooks" / f"{name}.ipynb"
     assert source.is_file(), f"{source} does not exist"
@@ -420,7 +420,7 @@ def test_notebook_runs_in_jupyterlab_and_its_sliders_redraw(name, lab, browser_p
 
         boxes = page.locator(".cnnexplain-explore")
         n_boxes = boxes.count()
-        assert n_boxes >= 1, f"{name} shows no cnnexplain.widgets.explore box"
+        assert n_boxes >= 1, f"{name} shows no cnnexplain.notebook.widgets.explore box"
         explore_calls = sum(c["explore_calls"] for c in state["cells"] if c["type"] == "code")
         assert n_boxes <= explore_calls, \
             f"{name}: {n_boxes} explore boxes for {explore_calls} explore() calls (one shown twice?)"

@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from cnnexplain import bias, disturb, world
+from cnnexplain.methods import shape_bias as bias
+from cnnexplain.methods import disturb
+from cnnexplain.data import world
 
 
 def test_white_background_exact_on_tensor_and_numpy():

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 from torch.autograd.functional import hessian
 
-from cnnexplain.hvp import (BlockHessian, GradientGraph, ModelFunction, check_batch, global_block, parameter_blocks,
+from cnnexplain.methods.influence_functions.hvp import (BlockHessian, GradientGraph, ModelFunction, check_batch, global_block, parameter_blocks,
                             per_sample_grads, select_blocks)
 
 

@@ -7,10 +7,10 @@ import torch
 from torch import nn
 from torch.autograd.functional import hessian
 
-from cnnexplain.hvp import parameter_blocks
-from cnnexplain.influence import (InfluenceScores, LayerwiseInfluence, class_averages, global_influence,
+from cnnexplain.methods.influence_functions.hvp import parameter_blocks
+from cnnexplain.methods.influence_functions.layerwise import (InfluenceScores, LayerwiseInfluence, class_averages, global_influence,
                                   intra_class_average, layerwise_influence, predicted_removal_change)
-from cnnexplain.solvers import CGSolver, LissaSolver
+from cnnexplain.methods.influence_functions.solvers import CGSolver, LissaSolver
 
 DAMPING = 1e-3
 

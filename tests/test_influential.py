@@ -9,10 +9,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cnnexplain.influential import (UnsupportedLayerError, filter_scores, influential_scores, layer_table,
+from cnnexplain.methods.influential_scores.fast import (UnsupportedLayerError, filter_scores, influential_scores, layer_table,
                                     rank_of_features, scores_from_snapshot, snapshot)
-from cnnexplain.influential_reference import conv_tensor, dense_matrix, explicit_scores, influential_matrices
-from cnnexplain.synthetic import toy_min_network
+from cnnexplain.methods.influential_scores.reference import conv_tensor, dense_matrix, explicit_scores, influential_matrices
+from cnnexplain.papers.jung.synthetic import toy_min_network
 
 
 def fast_as_matrix(model, x, source, target) -> np.ndarray:

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from cnnexplain.data import DataUnavailableError
-from cnnexplain.influential import influential_scores
-from cnnexplain.models import general_image_kernels, jung_fake_face_cnn, jung_hybrid_cnn, jung_mlp
-from cnnexplain.real_fake import generator_upsampling, read_image_folders, standin_real_fake
-from cnnexplain.synthetic import class_agreement, fit_probabilities, make_synthetic, toy_min_network
+from cnnexplain.data.sources import DataUnavailableError
+from cnnexplain.methods.influential_scores.fast import influential_scores
+from cnnexplain.models.cnns import general_image_kernels, jung_fake_face_cnn, jung_hybrid_cnn, jung_mlp
+from cnnexplain.data.real_fake import generator_upsampling, read_image_folders, standin_real_fake
+from cnnexplain.papers.jung.synthetic import class_agreement, fit_probabilities, make_synthetic, toy_min_network
 
 
 def test_hybrid_cnn_shapes_and_fixed_kernels():
@@ -97,7 +97,7 @@ def test_score_map_and_top_fraction():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from cnnexplain.influential_plots import score_map, symmetric_limit, top_fraction_mask
+    from cnnexplain.papers.jung.plots import score_map, symmetric_limit, top_fraction_mask
 
     scores = np.array([[0.5, -1.0], [0.0, 0.25]])
     fig, ax = plt.subplots()

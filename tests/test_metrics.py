@@ -1,12 +1,12 @@
-"""Tests of cnnexplain.metrics: timing, completeness, deletion/insertion, sanity check, black-box runs."""
+"""Tests of cnnexplain.methods.attribution.metrics: timing, completeness, deletion/insertion, sanity check, black-box runs."""
 
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from cnnexplain import attribution as A
-from cnnexplain import metrics as M
+from cnnexplain.methods.attribution import explain as A
+from cnnexplain.methods.attribution import metrics as M
 
 
 

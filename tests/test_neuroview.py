@@ -6,10 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from cnnexplain.models import SmallCNN
-from cnnexplain.neuroview import (MultiViewNeuroView, NeuroView, UnitCodes, class_concepts, dissect, pool_code,
-                                  unit_iou, unit_thresholds, zero_channel)
-from cnnexplain.neuroview_models import SmallAlexNet, SmallVGG, torchvision_net
+from cnnexplain.models.cnns import SmallCNN
+from cnnexplain.methods.neuroview import MultiViewNeuroView, NeuroView, UnitCodes, class_concepts, dissect, pool_code, unit_iou, unit_thresholds, zero_channel
+from cnnexplain.models.neuroview_backbones import SmallAlexNet, SmallVGG, torchvision_net
 
 
 def test_small_cnn_units_and_boundaries():
@@ -172,7 +171,7 @@ def test_zero_channel():
 
 
 def test_embedded_data_shapes_and_determinism():
-    from cnnexplain import neuroview_data as d
+    from cnnexplain.data import neuroview_datasets as d
 
     a = d.texture_set(3, 1, seed=1)
     b = d.texture_set(3, 1, seed=1)
@@ -188,7 +187,7 @@ def test_embedded_data_shapes_and_determinism():
 
 
 def test_stft_spectrogram_puts_a_tone_in_the_right_row():
-    from cnnexplain.neuroview_data import spectrogram
+    from cnnexplain.data.neuroview_datasets import spectrogram
 
     rate, f = 8000, 1000.0
     t = torch.arange(rate) / rate
@@ -199,7 +198,7 @@ def test_stft_spectrogram_puts_a_tone_in_the_right_row():
 
 
 def test_channel_drops_on_the_papers_table2():
-    from cnnexplain.neuroview import channel_drops, paper_table2
+    from cnnexplain.papers.neuroview.study import channel_drops, paper_table2
 
     drops = channel_drops(paper_table2())
     # NeuroView aquarium: 91 -> 98, 85, 89, mean drop (−7 + 6 + 2) / 3; plain ballroom: 88 -> 32, 45, 75
@@ -211,7 +210,7 @@ def test_weight_explorer_lists_every_run_class_and_cuts_layers_per_network(monke
     import ipywidgets
     import matplotlib.pyplot as plt
 
-    from cnnexplain.neuroview import explore_unit_weights
+    from cnnexplain.papers.neuroview.study import explore_unit_weights
 
     monkeypatch.setenv("CNNEXPLAIN_HEADLESS", "")
     shallow = NeuroView(SmallCNN(), num_classes=10, input_shape=(1, 28, 28))

@@ -10,10 +10,10 @@ import pytest
 import torch
 from PIL import Image
 
-from cnnexplain import neuroview_data as nd
-from cnnexplain.data import DataUnavailableError
-from cnnexplain.neuroview import NeuroView
-from cnnexplain.neuroview_models import build
+from cnnexplain.data import neuroview_datasets as nd
+from cnnexplain.data.sources import DataUnavailableError
+from cnnexplain.methods.neuroview import NeuroView
+from cnnexplain.models.neuroview_backbones import build
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -96,7 +96,7 @@ def test_first_per_class_keeps_order():
 
 
 def test_gatys_stylize_is_cached_and_changes_the_images(tmp_path, monkeypatch):
-    from cnnexplain import style
+    from cnnexplain.methods import style
 
     images = torch.rand(3, 3, 16, 16, generator=torch.Generator().manual_seed(0))
     styles = nd.random_styles(2, 16, seed=0)
@@ -133,8 +133,8 @@ def test_batch_norm_layouts_put_units_at_the_batchnorm_output():
 
 
 def _paper_run(tmp_path, notebook, extra):
-    from cnnexplain import reproduce
-    from cnnexplain.profiles import load_overrides, notebook_parameters, overrides_for
+    from cnnexplain.notebook import reproduce
+    from cnnexplain.notebook.profiles import load_overrides, notebook_parameters, overrides_for
 
     path = ROOT / "notebooks" / f"{notebook}.ipynb"
     parameters = notebook_parameters(path)
@@ -164,7 +164,7 @@ def test_case_studies_paper_path_runs_on_fake_folders(tmp_path):
 
 
 def test_world_concept_masks_match_shapes_and_textures():
-    from cnnexplain import world
+    from cnnexplain.data import world
 
     batch = world.make_dataset(2, "original", seed=0, texture_prob=0.5, size=32)
     masks, names = nd.world_concept_masks(batch)
@@ -182,7 +182,7 @@ def test_world_concept_masks_match_shapes_and_textures():
 def test_class_concepts_sum_versus_mean():
     import pandas as pd
 
-    from cnnexplain.neuroview import class_concepts
+    from cnnexplain.methods.neuroview import class_concepts
 
     class Fixed:
         def class_weights(self, c):

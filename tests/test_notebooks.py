@@ -8,7 +8,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from cnnexplain import reproduce
+from cnnexplain.notebook import reproduce
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -36,7 +36,7 @@ def test_every_notebook_offers_an_explore_widget(path):
     """Readers explore every notebook with a slider or dropdown (tests/test_browser.py moves them)."""
     nb = nbformat.read(path, as_version=4)
     calls = [c for c in nb.cells if c.cell_type == "code" and re.search(r"\bexplore\w*\(", c.source)]
-    assert calls, f"{path.name} has no cnnexplain.widgets.explore(...) call: add a slider or dropdown on a figure"
+    assert calls, f"{path.name} has no cnnexplain.notebook.widgets.explore(...) call: add a slider or dropdown on a figure"
 
 
 @pytest.mark.notebook
@@ -52,8 +52,8 @@ def test_notebook_runs_in_smoke_profile(path, tmp_path, capsys):
 
 
 def test_profiles_file_names_only_existing_notebooks_and_parameters():
-    from cnnexplain.profiles import load_overrides, notebook_parameters, overrides_for
-    from cnnexplain.results import PROFILES
+    from cnnexplain.notebook.profiles import load_overrides, notebook_parameters, overrides_for
+    from cnnexplain.notebook.results import PROFILES
 
     overrides = load_overrides(ROOT / "notebooks" / "profiles.toml")  # raises on invalid TOML
     assert set(overrides) <= {nb.stem for nb in NOTEBOOKS}

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from cnnexplain import reproduce
+from cnnexplain.notebook import reproduce
 from helpers import write_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,7 +44,7 @@ def test_unknown_profile_exits_2_naming_valid_profiles(project, capsys):
 
 
 def test_unknown_profile_from_the_command_line():
-    proc = subprocess.run([sys.executable, "-m", "cnnexplain.reproduce", "--profile", "nonsense"],
+    proc = subprocess.run([sys.executable, "-m", "cnnexplain.notebook.reproduce", "--profile", "nonsense"],
                           capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT / "lib")})
     assert proc.returncode == 2
     assert "smoke, default, paper" in proc.stderr
@@ -125,7 +125,7 @@ def test_killed_run_leaves_previous_results_intact(project, sig):
     write_notebook(project / "notebooks" / "01_good.ipynb", "PROFILE = 'default'\nSEED = 0\nVALUE = 1",
                    WRITES_OUTPUT, "import time; time.sleep(60)")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cnnexplain.reproduce", "--notebooks", "01_good", "--profile", "smoke",
+        [sys.executable, "-m", "cnnexplain.notebook.reproduce", "--notebooks", "01_good", "--profile", "smoke",
          "--notebooks-dir", str(project / "notebooks"), "--results-dir", str(results)],
         env={**os.environ, "PYTHONPATH": str(ROOT / "lib")}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True)
@@ -153,6 +153,6 @@ def test_parameters_cell_must_hold_literals_only(project, capsys):
 def test_comments_with_equals_signs_do_not_hide_parameters(project):
     path = write_notebook(project / "notebooks" / "05_comment.ipynb",
                           "PROFILE = 'default'  # smoke = CI\nSEED = 0\nTHREADS = 1  # (0 = torch's default)")
-    from cnnexplain.profiles import notebook_parameters
+    from cnnexplain.notebook.profiles import notebook_parameters
 
     assert notebook_parameters(path) == {"PROFILE": "default", "SEED": 0, "THREADS": 1}

@@ -11,8 +11,9 @@ import pytest
 import torch
 
 import cnnexplain
-from cnnexplain import download, results
-from cnnexplain.data import DataUnavailableError
+from cnnexplain.data import download
+from cnnexplain.notebook import results
+from cnnexplain.data.sources import DataUnavailableError
 
 
 def test_outputs_land_in_the_runner_folder(tmp_path, monkeypatch):
@@ -85,7 +86,7 @@ def test_fetch_offline_error_names_the_file_and_the_way_out(tmp_path):
 
 
 def test_paper_mnist_missing_stops_with_instructions(tmp_path):
-    from cnnexplain import data
+    from cnnexplain.data import sources as data
 
     with pytest.raises(DataUnavailableError, match="DATA_ROOT"):
         data.mnist(tmp_path)

@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from cnnexplain.hvp import BlockHessian, GradientGraph, ModelFunction
-from cnnexplain.solvers import (CGSolver, ConvergenceWarning, DivergenceError, ExactSolver, LissaSolver,
+from cnnexplain.methods.influence_functions.hvp import BlockHessian, GradientGraph, ModelFunction
+from cnnexplain.methods.influence_functions.solvers import (CGSolver, ConvergenceWarning, DivergenceError, ExactSolver, LissaSolver,
                                 NotPositiveDefiniteError, SolverError, make_solver, power_iteration)
 
 

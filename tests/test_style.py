@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from cnnexplain import style
+from cnnexplain.methods import style
 
 
 def test_gram_matrix_matches_explicit_sum():

@@ -1,13 +1,14 @@
-"""Tests of cnnexplain.survey (Table 1 labels, taxonomy, measured table) and cnnexplain.photos."""
+"""Tests of cnnexplain.papers.survey.study (Table 1 labels, taxonomy, measured table) and cnnexplain.data.photos."""
 
 import pandas as pd
 import pytest
 import torch
 
-from cnnexplain import attribution as A
-from cnnexplain import photos, survey
-from cnnexplain.data import DataUnavailableError
-from cnnexplain.models import GAPCNN
+from cnnexplain.methods.attribution import explain as A
+from cnnexplain.data import photos
+from cnnexplain.papers.survey import study as survey
+from cnnexplain.data.sources import DataUnavailableError
+from cnnexplain.models.cnns import GAPCNN
 
 
 def test_survey_table1_is_the_papers():
@@ -58,7 +59,7 @@ def test_measure_methods_on_a_tiny_net():
 
 
 def test_explain_all_reports_not_applicable_methods():
-    from cnnexplain.models import SmallCNN
+    from cnnexplain.models.cnns import SmallCNN
 
     results = survey.explain_all(SmallCNN(width=4, hidden=8).eval(), torch.rand(1, 1, 28, 28), 0,
                                  ["saliency", "cam"], {})
@@ -122,7 +123,7 @@ def test_vgg16_for_attribution_is_captum_safe_and_has_no_gap(random_vgg16):
     assert not any(m.inplace for m in random_vgg16.modules() if isinstance(m, nn.ReLU))
     assert not random_vgg16.training
     assert not survey.has_global_average_pooling(random_vgg16)
-    from cnnexplain.metrics import parameter_layers
+    from cnnexplain.methods.attribution.metrics import parameter_layers
 
     assert len(parameter_layers(random_vgg16)) == 16  # 13 conv + 3 fc: the sanity check randomizes all 16
 
@@ -144,22 +145,20 @@ def test_paper_vgg16_refuses_cam_with_a_clear_message(random_vgg16):
 def test_textured_shapes_paper_profile_stops_without_weights(monkeypatch, tmp_path):
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
     with pytest.raises(DataUnavailableError, match="VGG16 ImageNet weights not found"):
-        survey.textured_shapes_model("paper", study={}, n_images=2)
+        survey.textured_shapes_model("paper", n_images=2)
 
 
 def test_textured_shapes_model_reuses_the_aamir_study(monkeypatch, tmp_path):
-    """smoke/default: the VGG16Small of cnnexplain.aamir, trained once into the shared cache, then loaded."""
+    """smoke/default: the VGG16Small of cnnexplain.papers.aamir.study, trained once into the shared cache, then loaded."""
     monkeypatch.setenv("CNNEXPLAIN_CACHE", str(tmp_path))
-    study = dict(n_train_per_class=2, n_test_per_class=1, epochs=1, width=4, hidden=8, texture_prob=0.9,
-                 shape_prob=0.5, style_method="colour", style_steps=1)
-    first = survey.textured_shapes_model("default", study=study, n_images=3, seed=0)
-    again = survey.textured_shapes_model("smoke", study=study, n_images=3, seed=0)
+    first = survey.textured_shapes_model("smoke", n_images=3, seed=0)
+    again = survey.textured_shapes_model("smoke", n_images=3, seed=0)
     assert first.info["trained_now"] and not again.info["trained_now"]
     assert type(first.model).__name__ == "VGG16Small" and not survey.has_global_average_pooling(first.model)
     assert first.images.shape == (3, 3, 64, 64) and torch.equal(first.images, again.images)
     assert first.image_names == ["disk", "square", "triangle"]  # one original-condition image per class
     assert (first.images.mean(dim=(1, 2, 3)) > 0.05).all()  # natural, non-zero backgrounds
-    assert len(first.l2x_images) == 20
+    assert len(first.l2x_images) == 40  # the smoke preset: 4 training images x 10 classes
 
 
 # --- claims and summaries of the measured Table 1 ------------------------------------------------------

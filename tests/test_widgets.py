@@ -1,4 +1,4 @@
-"""cnnexplain.widgets.explore: one static figure headless, live redraws driven by the controls, clear errors,
+"""cnnexplain.notebook.widgets.explore: one static figure headless, live redraws driven by the controls, clear errors,
 and (in a real kernel) exactly one output per call, with no figures left open."""
 
 import os
@@ -13,8 +13,8 @@ import nbformat  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from cnnexplain import widgets  # noqa: E402
-from cnnexplain.widgets import HEADLESS_ENV, explore  # noqa: E402
+from cnnexplain.notebook import widgets  # noqa: E402
+from cnnexplain.notebook.widgets import HEADLESS_ENV, explore  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -192,7 +192,7 @@ def test_in_a_real_kernel_each_call_shows_exactly_one_output(tmp_path, monkeypat
                                                                    os.environ.get("PYTHONPATH")])))
     monkeypatch.delenv(HEADLESS_ENV, raising=False)
     sources = [
-        "import os\nimport matplotlib.pyplot as plt\nfrom cnnexplain.widgets import explore\n"
+        "import os\nimport matplotlib.pyplot as plt\nfrom cnnexplain.notebook.widgets import explore\n"
         "def plot(index=0):\n    fig, ax = plt.subplots()\n    ax.plot([0, index])\n    return fig",
         "os.environ['CNNEXPLAIN_HEADLESS'] = '1'\nexplore(plot, index=range(3))",
         "os.environ['CNNEXPLAIN_HEADLESS'] = '0'\nbox = explore(plot, index=range(3))\nbox",

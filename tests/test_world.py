@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from cnnexplain import world
-from cnnexplain.models import VGG16Small
+from cnnexplain.data import world
+from cnnexplain.models.cnns import VGG16Small
 
 
 def test_same_seed_same_pixels_and_different_seed_differs():

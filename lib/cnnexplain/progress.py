@@ -3,9 +3,16 @@ runner (no one watches a headless kernel, and widget bars would bloat the execut
 
 from __future__ import annotations
 
+import os
+
 from tqdm.auto import tqdm
 
-from cnnexplain.widgets import is_headless
+HEADLESS_ENV = "CNNEXPLAIN_HEADLESS"
+
+
+def is_headless() -> bool:
+    """True under the batch runner / papermill, where no frontend can render a widget."""
+    return os.environ.get(HEADLESS_ENV, "") not in ("", "0", "false", "False")
 
 
 def progress(iterable=None, desc: str | None = None, total: int | None = None, **kwargs):

@@ -7,8 +7,17 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from cnnexplain.data import loader
 from cnnexplain.progress import progress as progress_bar
+
+
+def loader(x: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle: bool, seed: int = 0):
+    """A DataLoader over in-memory tensors with its own seeded shuffling generator."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    if len(x) != len(y):
+        raise ValueError(f"x has {len(x)} examples but y has {len(y)}")
+    generator = torch.Generator().manual_seed(seed)
+    return DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=shuffle, generator=generator)
 
 
 @dataclass

@@ -1,0 +1,359 @@
+"""Inverse Hessian-vector product solvers: X = (H + λI)⁻¹ B for one parameter block at a time.
+
+Influence functions (Koh & Liang 2017; Aamir et al. 2023 Eq. 3–6) need H⁻¹∇L. Each solver here takes a
+Hessian operator (anything with ``name``, ``size``, ``device``, ``dtype``, ``matvec(V)`` and, for :class:`ExactSolver`,
+``dense()`` — e.g. :class:`cnnexplain.methods.influence_functions.hvp.BlockHessian`), right-hand sides ``B`` of shape ``(k, p)`` and
+a damping λ ≥ 0, and returns ``X`` of the same shape:
+
+- :class:`ExactSolver` — dense eigendecomposition of the block (small blocks; the reference).
+- :class:`WoodburySolver` — exact solve for a low-rank block H = FᵀF by the Woodbury identity.
+- :class:`CGSolver` — conjugate gradient on the k right-hand sides at once.
+- :class:`LissaSolver` — the LiSSA / Neumann-series recursion of Agarwal et al. 2017 as used by Koh &
+  Liang, h ← b + (I − (H + λI)/s) h, x = h/s, with the scale s chosen automatically from a power-iteration
+  estimate of the largest eigenvalue, a stopping rule on the relative change, and divergence / NaN
+  detection that raises :class:`DivergenceError` naming the block, the step and what to change.
+
+Damping and non-convexity: a trained deep net's Hessian need not be positive definite (the global one
+usually is not). The solvers never return garbage silently: :class:`ExactSolver` and :class:`CGSolver`
+raise :class:`NotPositiveDefiniteError` (with the smallest eigenvalue or curvature found and the damping
+that would fix it) and LiSSA raises :class:`DivergenceError`. The documented remedy is damping λ, which
+solves (H + λI)X = B; with an L2 weight decay w in the training objective (1/n)ΣL + (w/2)‖θ‖², λ = w is
+exactly the regulariser's curvature. Solvers that stop before their tolerance issue a
+:class:`ConvergenceWarning` (or raise with ``strict=True``).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+
+import torch
+
+
+class SolverError(RuntimeError):
+    """An inverse-HVP solver could not produce a trustworthy answer; the message says what to change."""
+
+
+class NotPositiveDefiniteError(SolverError):
+    """(H + λI) is not positive definite for a block: raise the damping λ."""
+
+
+class DivergenceError(SolverError):
+    """LiSSA's recursion diverged or produced NaN/inf: raise the scale or the damping."""
+
+
+class ConvergenceWarning(UserWarning):
+    """A solver stopped at its iteration limit before reaching its tolerance."""
+
+
+@dataclass
+class SolveReport:
+    """What one solve did: the block, iterations, final relative residual/change, and solver extras."""
+
+    block: str
+    solver: str
+    iterations: int = 0
+    relative_error: float = 0.0
+    converged: bool = True
+    extra: dict = field(default_factory=dict)
+
+
+def _as_matrix(rhs: torch.Tensor, size: int, name: str) -> torch.Tensor:
+    if rhs.dim() == 1:
+        rhs = rhs.unsqueeze(0)
+    if rhs.dim() != 2 or rhs.shape[1] != size:
+        raise ValueError(f"block {name!r}: right-hand sides must have shape (k, {size}), got {tuple(rhs.shape)}")
+    return rhs
+
+
+def _check_damping(damping: float) -> float:
+    damping = float(damping)
+    if not math.isfinite(damping) or damping < 0:
+        raise ValueError(f"damping must be a finite number >= 0, got {damping}")
+    return damping
+
+
+class Solver:
+    """Base class: ``solve(operator, rhs, damping) -> X`` with (H + λI) X = rhs row by row."""
+
+    name = "solver"
+
+    def __init__(self, strict: bool = False):
+        self.strict = strict
+        self.reports: list[SolveReport] = []
+
+    def _not_converged(self, report: SolveReport, advice: str) -> None:
+        report.converged = False
+        message = (f"{self.name} on block {report.block!r} stopped after {report.iterations} iterations with "
+                   f"relative error {report.relative_error:.2e}; {advice}")
+        if self.strict:
+            raise SolverError(message)
+        warnings.warn(message, ConvergenceWarning, stacklevel=3)
+
+    def solve(self, operator, rhs: torch.Tensor, damping: float = 0.0) -> torch.Tensor:  # pragma: no cover
+        raise NotImplementedError
+
+
+def _symmetric_eig(matrix: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """torch.linalg.eigh, falling back to LAPACK's relatively robust driver (scipy ``evr``) when the
+    divide-and-conquer driver fails, as it does on low-rank blocks with many repeated zero eigenvalues."""
+    try:
+        return torch.linalg.eigh(matrix)
+    except torch.linalg.LinAlgError:
+        import scipy.linalg
+
+        values, vectors = scipy.linalg.eigh(matrix.cpu().numpy(), driver="evr")
+        return (torch.from_numpy(values).to(matrix.device), torch.from_numpy(vectors).to(matrix.device))
+
+
+class ExactSolver(Solver):
+    """Dense (H + λI)⁻¹ by a symmetric eigendecomposition of the block (the reference for small blocks).
+
+    Raises :class:`NotPositiveDefiniteError` when the smallest eigenvalue of H + λI is not above
+    ``min_eigenvalue`` (relative to the largest), naming the damping that would make it so.
+    """
+
+    name = "exact"
+
+    def __init__(self, min_eigenvalue: float = 1e-10, strict: bool = False):
+        super().__init__(strict)
+        self.min_eigenvalue = min_eigenvalue
+
+    def inverse(self, operator, damping: float = 0.0) -> torch.Tensor:
+        """(H + λI)⁻¹ in float64: a Cholesky factorisation when it succeeds (proof of positive definiteness,
+        and fast), else an eigendecomposition that names the smallest eigenvalue in the error."""
+        damping = _check_damping(damping)
+        hessian = operator.dense()
+        shifted = hessian.double() + damping * torch.eye(operator.size, dtype=torch.float64, device=hessian.device)
+        factor, info = torch.linalg.cholesky_ex(shifted)
+        if info.item() == 0:
+            diagonal = factor.diagonal() ** 2  # bounds: a tiny pivot means a nearly singular H + λI
+            if diagonal.min() > self.min_eigenvalue * diagonal.max():
+                self.reports.append(SolveReport(operator.name, self.name, extra={"method": "cholesky"}))
+                return torch.cholesky_inverse(factor).to(hessian.dtype)
+        # float64 eigendecomposition: float32 eigh fails on the ill-conditioned, low-rank blocks of real nets
+        eigenvalues, vectors = _symmetric_eig(hessian.double())
+        shifted_values = eigenvalues + damping
+        floor = self.min_eigenvalue * max(shifted_values.abs().max().item(), 1e-30)
+        if shifted_values.min().item() <= floor:
+            raise NotPositiveDefiniteError(
+                f"block {operator.name!r}: H + λI is not positive definite (smallest eigenvalue of H is "
+                f"{eigenvalues.min().item():.3e}, damping λ={damping:g}); set damping above "
+                f"{max(-eigenvalues.min().item(), 0) + floor:.3e} (e.g. the training weight decay, or a "
+                "small fraction of the largest eigenvalue "
+                f"{eigenvalues.max().item():.3e})")
+        self.reports.append(SolveReport(operator.name, self.name, extra={
+            "method": "eigh", "min_eigenvalue": eigenvalues.min().item(), "max_eigenvalue": eigenvalues.max().item()}))
+        return ((vectors / shifted_values) @ vectors.T).to(hessian.dtype)
+
+    def solve(self, operator, rhs: torch.Tensor, damping: float = 0.0) -> torch.Tensor:
+        rhs = _as_matrix(rhs, operator.size, operator.name)
+        inverse = self.inverse(operator, damping).to(rhs.dtype)
+        return rhs @ inverse  # inverse is symmetric
+
+
+class WoodburySolver(Solver):
+    """Exact (H + λI)⁻¹B for a low-rank block H = FᵀF (``operator.factor``, shape (r, p), e.g.
+    :class:`cnnexplain.methods.influence_functions.hvp.FactoredBlock`) by the Woodbury identity
+
+        (FᵀF + λI)⁻¹ b = (b − Fᵀ (λI_r + FFᵀ)⁻¹ F b) / λ,
+
+    one r×r Cholesky in float64 instead of a p×p one: exact for any block size as long as λ > 0 (FᵀF is
+    positive semi-definite, so no damping raise is ever needed). The report holds the relative residual
+    ‖(H + λI)x − b‖/‖b‖ (max over the right-hand sides) computed with the operator's own matvec."""
+
+    name = "woodbury"
+
+    def solve(self, operator, rhs: torch.Tensor, damping: float = 0.0) -> torch.Tensor:
+        damping = _check_damping(damping)
+        if damping <= 0:
+            raise ValueError(f"block {operator.name!r}: the Woodbury solve needs damping λ > 0 (a low-rank H is "
+                             "singular); pass e.g. damping=1e-2")
+        factor = getattr(operator, "factor", None)
+        if factor is None:
+            raise TypeError(f"block {operator.name!r}: WoodburySolver needs an operator with a low-rank "
+                            "'factor' (cnnexplain.methods.influence_functions.hvp.FactoredBlock); use 'exact' or 'cg' for other operators")
+        rhs = _as_matrix(rhs, operator.size, operator.name)
+        f = factor.double()
+        b = rhs.double()
+        kernel = f @ f.T
+        kernel.diagonal().add_(damping)
+        chol = torch.linalg.cholesky(kernel)
+        projected = torch.cholesky_solve((b @ f.T).T, chol).T  # (k, r)
+        x = (b - projected @ f) / damping
+        residual = (x @ f.T) @ f + damping * x - b
+        rel = (residual.norm(dim=1) / b.norm(dim=1).clamp_min(1e-300)).max().item() if len(b) else 0.0
+        self.reports.append(SolveReport(operator.name, self.name, iterations=0, relative_error=rel,
+                                        extra={"method": "woodbury", "rank": int(f.shape[0])}))
+        return x.to(rhs.dtype)
+
+
+class CGSolver(Solver):
+    """Conjugate gradient on all k right-hand sides at once (one batched HVP per iteration).
+
+    Stops when every column's residual ‖b − (H+λI)x‖ ≤ ``rtol``·‖b‖, or after ``maxiter`` iterations
+    (default: twice the block size — CG needs about the block size in exact arithmetic — capped at 1000) with a
+    :class:`ConvergenceWarning`. A direction of non-positive curvature raises
+    :class:`NotPositiveDefiniteError`: the block needs damping.
+    """
+
+    name = "cg"
+
+    def __init__(self, rtol: float = 1e-6, maxiter: int | None = None, strict: bool = False):
+        super().__init__(strict)
+        self.rtol, self.maxiter = rtol, maxiter
+
+    def solve(self, operator, rhs: torch.Tensor, damping: float = 0.0) -> torch.Tensor:
+        damping = _check_damping(damping)
+        b = _as_matrix(rhs, operator.size, operator.name)
+        maxiter = self.maxiter or min(2 * operator.size + 10, 1000)
+        x = torch.zeros_like(b)
+        r = b.clone()
+        p = r.clone()
+        rr = (r * r).sum(1)
+        b_norm = b.norm(dim=1).clamp_min(1e-300)
+        active = rr.sqrt() > self.rtol * b_norm
+        iterations = 0
+        while active.any() and iterations < maxiter:
+            iterations += 1
+            ap = operator.matvec(p[active]) + damping * p[active]
+            pap = (p[active] * ap).sum(1)
+            if not torch.all(pap > 0):
+                # Rayleigh quotient of H alone along the offending direction
+                curvature = (pap / (p[active] * p[active]).sum(1)).min().item() - damping
+                raise NotPositiveDefiniteError(
+                    f"block {operator.name!r}: conjugate gradient met a direction where H has curvature "
+                    f"{curvature:.3e} at iteration {iterations}, not offset by the damping λ={damping:g}: H + λI is "
+                    f"not positive definite. Raise damping above {-curvature:.3e} (H may have more negative "
+                    "curvature elsewhere; ExactSolver reports the smallest eigenvalue on small blocks), or "
+                    "train closer to a minimum")
+            alpha = rr[active] / pap
+            idx = active.nonzero().squeeze(1)
+            x[idx] += alpha[:, None] * p[idx]
+            r[idx] -= alpha[:, None] * ap
+            rr_new = (r[idx] * r[idx]).sum(1)
+            beta = rr_new / rr[idx]
+            p[idx] = r[idx] + beta[:, None] * p[idx]
+            rr[idx] = rr_new
+            active = rr.sqrt() > self.rtol * b_norm
+        report = SolveReport(operator.name, self.name, iterations,
+                             (rr.sqrt() / b_norm).max().item())
+        self.reports.append(report)
+        if active.any():
+            self._not_converged(report, f"raise maxiter (now {maxiter}) or damping (now {damping:g}), "
+                                        "or loosen rtol")
+        return x
+
+
+def power_iteration(operator, iterations: int = 100, seed: int = 0, rtol: float = 1e-5) -> float:
+    """Estimate of the largest-magnitude eigenvalue of the operator (Rayleigh quotient of power iteration)."""
+    generator = torch.Generator().manual_seed(seed)
+    v = torch.randn(operator.size, generator=generator, dtype=torch.float64)
+    v = (v / v.norm()).to(operator.device, operator.dtype)
+    estimate = 0.0
+    for _ in range(iterations):
+        hv = operator.matvec(v.unsqueeze(0))[0]
+        new = torch.dot(v, hv).item()
+        norm = hv.norm()
+        if not torch.isfinite(norm):
+            raise DivergenceError(f"block {operator.name!r}: the Hessian-vector product is not finite; "
+                                  "check the model and data for NaN/inf")
+        if norm == 0:
+            return 0.0
+        v = hv / norm
+        if abs(new - estimate) <= rtol * abs(new):
+            return new
+        estimate = new
+    return estimate
+
+
+class LissaSolver(Solver):
+    """LiSSA (Agarwal et al. 2017; Koh & Liang 2017): x = h/s with h ← b + (I − (H + λI)/s) h.
+
+    The recursion is a Neumann series for s(H + λI)⁻¹ and converges iff every eigenvalue of (H + λI)/s
+    lies in (0, 2). ``scale=None`` sets s = ``scale_factor``·(λ_max + λ) from a power-iteration estimate
+    λ_max of the block's largest eigenvalue (the default factor 0.75 leaves a 50 % margin against an
+    underestimate while converging faster than s = λ_max). Each iteration multiplies by the block's Hessian
+    over the whole Hessian data (deterministic LiSSA; pass a subsample as Hessian data for the stochastic
+    flavour). Stops when the relative change ‖h_{j+1} − h_j‖/‖h_{j+1}‖ < ``rtol`` for every column.
+
+    Divergence: when H + λI is positive definite and s is large enough, the increments ‖h_{j+1} − h_j‖
+    never grow. If they grow ``divergence_factor``-fold over their smallest value, or turn NaN/inf, a
+    :class:`DivergenceError` names the block, the step, λ_max, s and λ, and what to change.
+    Convergence needs about (λ_max + λ)/(λ_min + λ)·ln(1/rtol) steps, so LiSSA suits well-damped blocks;
+    prefer CG otherwise.
+    """
+
+    name = "lissa"
+
+    def __init__(self, scale: float | None = None, scale_factor: float = 0.75, rtol: float = 1e-7,
+                 maxiter: int = 5000, power_iterations: int = 100, divergence_factor: float = 10.0,
+                 seed: int = 0, strict: bool = False):
+        super().__init__(strict)
+        if scale is not None and not (scale > 0 and math.isfinite(scale)):
+            raise ValueError(f"scale must be a positive finite number, got {scale}")
+        self.scale, self.scale_factor = scale, scale_factor
+        self.rtol, self.maxiter = rtol, maxiter
+        self.power_iterations, self.divergence_factor, self.seed = power_iterations, divergence_factor, seed
+
+    def solve(self, operator, rhs: torch.Tensor, damping: float = 0.0) -> torch.Tensor:
+        damping = _check_damping(damping)
+        b = _as_matrix(rhs, operator.size, operator.name)
+        lambda_max = None
+        if self.scale is None:
+            lambda_max = power_iteration(operator, self.power_iterations, self.seed)
+            scale = self.scale_factor * (abs(lambda_max) + damping)
+            if scale <= 0:
+                raise SolverError(f"block {operator.name!r}: the Hessian is zero and damping is 0; "
+                                  "set damping > 0")
+        else:
+            scale = self.scale
+        h = b.clone()
+        smallest_step = None
+        relative_change = math.inf
+        step = 0
+        for step in range(1, self.maxiter + 1):
+            new = b + h - (operator.matvec(h) + damping * h) / scale
+            change = (new - h).norm(dim=1)
+            if not torch.isfinite(new).all():
+                self._diverged(operator.name, step, "produced NaN/inf", lambda_max, scale, damping)
+            top = change.max().item()
+            smallest_step = top if smallest_step is None else min(smallest_step, top)
+            if top > self.divergence_factor * smallest_step:
+                self._diverged(operator.name, step,
+                               f"grew its update {top / smallest_step:.1f}-fold", lambda_max, scale, damping)
+            relative_change = (change / new.norm(dim=1).clamp_min(1e-300)).max().item()
+            h = new
+            if relative_change < self.rtol:
+                break
+        report = SolveReport(operator.name, self.name, step, relative_change,
+                             extra={"scale": scale, "lambda_max": lambda_max, "damping": damping})
+        self.reports.append(report)
+        if relative_change >= self.rtol:
+            self._not_converged(report, f"raise maxiter (now {self.maxiter}) or damping (now {damping:g}): "
+                                        f"LiSSA needs about s/(λ_min+λ) = {scale:.3g}/(λ_min+{damping:g}) "
+                                        "steps per e-fold; or use CGSolver")
+        return h / scale
+
+    @staticmethod
+    def _diverged(block, step, what, lambda_max, scale, damping):
+        est = f"power-iteration λ_max≈{lambda_max:.3e}, " if lambda_max is not None else ""
+        raise DivergenceError(
+            f"LiSSA diverged on block {block!r} at step {step}: the recursion {what} ({est}scale s={scale:.3e}, "
+            f"damping λ={damping:g}). The recursion converges only if all eigenvalues of (H+λI)/s lie in (0, 2): "
+            f"raise the scale (e.g. scale={2 * scale:.3e}) if s is below λ_max/2, and raise the damping above "
+            "the magnitude of H's most negative eigenvalue if the block is not positive semi-definite "
+            "(typical for the global Hessian of a non-convex net).")
+
+
+SOLVERS = {"exact": ExactSolver, "cg": CGSolver, "lissa": LissaSolver, "woodbury": WoodburySolver}
+
+
+def make_solver(solver: str | Solver) -> Solver:
+    """A solver instance from a name (``"exact"``, ``"cg"``, ``"lissa"``) or pass one through."""
+    if isinstance(solver, Solver):
+        return solver
+    if solver not in SOLVERS:
+        raise ValueError(f"unknown solver {solver!r}; choose one of {', '.join(SOLVERS)} or pass a Solver")
+    return SOLVERS[solver]()

@@ -1,0 +1,2 @@
+"""Network definitions: the papers' small CNNs (:mod:`~cnnexplain.models.cnns`) and the NeuroView
+backbones (:mod:`~cnnexplain.models.neuroview_backbones`)."""

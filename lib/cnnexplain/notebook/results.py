@@ -1,0 +1,210 @@
+"""Where a notebook's outputs go, and the calls that write them: figures, tables, measured values and
+paper claims.
+
+Layout: ``results/<notebook>/`` holds PNG figures named after the paper's figure (``fig3_....png``),
+CSV tables (``table1_....csv``), ``claims.json`` (each paper claim beside our value), ``values.json``
+(other measured numbers, e.g. timings) and, when run by the batch runner, the executed notebook and
+``run.json``. The runner points ``$CNNEXPLAIN_OUTPUT_DIR`` at a temporary directory that it moves into
+place only when the notebook has finished, so an interrupted run never leaves mixed results.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from cnnexplain.claims import NOT_CHECKED, VERDICTS, ClaimRule, Outcome
+
+PROFILES = ("smoke", "default", "paper")
+SMOKE_NOTE = ("smoke profile: sizes chosen to exercise the code, too small for a verdict; run the default or paper "
+              "profile")
+OUTPUT_DIR_ENV = "CNNEXPLAIN_OUTPUT_DIR"
+RESULTS_ROOT_ENV = "CNNEXPLAIN_RESULTS_ROOT"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def check_profile(profile: str) -> str:
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; valid profiles are: {', '.join(PROFILES)}")
+    return profile
+
+
+def repo_root(start: Path | None = None) -> Path | None:
+    """The checkout that holds ``notebooks/profiles.toml``, searched upwards from ``start`` (cwd)."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "notebooks" / "profiles.toml").is_file():
+            return folder
+    return None
+
+
+def default_results_root() -> Path:
+    if os.environ.get(RESULTS_ROOT_ENV):
+        return Path(os.environ[RESULTS_ROOT_ENV])
+    root = repo_root()
+    return (root / "results") if root else Path.cwd() / "results"
+
+
+def _check_name(name: str, what: str) -> str:
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ValueError(f"{what} name {name!r} must be a plain file name (letters, digits, _ . -)")
+    return name
+
+
+def _jsonable(value: Any) -> Any:
+    """Plain JSON types for numpy/torch scalars and arrays; NaN and inf become strings."""
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON to ``path`` through a temporary file and a rename, so readers never see half a file."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(_jsonable(data), indent=2, sort_keys=False) + "\n")
+    os.replace(tmp, path)
+
+
+@dataclass
+class Claim:
+    """One claim of a paper set beside our measurement."""
+
+    claim_id: str
+    source: str  # where the paper says it, e.g. "Fig. 3" or "§4.1"
+    statement: str  # the claim in words
+    paper: Any  # the paper's value (number or text)
+    ours: Any  # our measured value
+    verdict: str  # one of VERDICTS
+    note: str = ""  # why, especially for 'not reproduced' or 'not checked'
+    paper_key: str = ""  # the paper's ClaimBook, e.g. "jung"
+    owner: str = ""  # the notebook that records it
+    quantity: str = ""  # what we measured
+    criterion: str = ""  # the rule, written before the data
+    profile: str = ""  # the profile whose run produced the value
+
+
+class Results:
+    """Saves one notebook's outputs into its results folder.
+
+    >>> out = Results("00_tour", profile="smoke", seed=0, output_dir=tmp)  # doctest: +SKIP
+    >>> out.figure(fig, "fig1_digits"); out.table(df, "table1_accuracy")   # doctest: +SKIP
+    >>> out.claim("acc", "Table 1", "test accuracy above 99%", paper=0.99, ours=acc,
+    ...           verdict="reproduced")                                     # doctest: +SKIP
+    """
+
+    def __init__(self, notebook: str, profile: str, seed: int, output_dir: str | Path | None = None):
+        self.notebook = _check_name(notebook, "notebook")
+        self.profile = check_profile(profile)
+        self.seed = seed
+        if output_dir is None:
+            output_dir = os.environ.get(OUTPUT_DIR_ENV) or default_results_root() / notebook
+        self.dir = Path(output_dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+
+    def path(self, name: str) -> Path:
+        """A path inside this notebook's results folder, for outputs other than figures and tables."""
+        return self.dir / _check_name(name, "output")
+
+    def figure(self, fig, name: str, dpi: int = 120) -> Path:
+        """Save a matplotlib figure as ``<name>.png`` (name it after the paper's figure)."""
+        path = self.dir / f"{_check_name(name, 'figure')}.png"
+        fig.savefig(path, dpi=dpi, bbox_inches="tight")
+        return path
+
+    def table(self, frame, name: str, index: bool = False) -> Path:
+        """Save a pandas DataFrame as ``<name>.csv`` (name it after the paper's table)."""
+        path = self.dir / f"{_check_name(name, 'table')}.csv"
+        frame.to_csv(path, index=index)
+        return path
+
+    def _update_json(self, file: str, key: str, value: Any) -> None:
+        path = self.dir / file
+        data = json.loads(path.read_text()) if path.exists() else {}
+        data[key] = value
+        write_json_atomic(path, data)
+
+    def value(self, name: str, value: Any) -> Any:
+        """Record a measured number (a timing, a correlation, ...) in ``values.json``; returns it."""
+        self._update_json("values.json", _check_name(name, "value"), _jsonable(value))
+        return value
+
+    def claim(self, claim_id: str, source: str, statement: str, paper: Any, ours: Any, verdict: str,
+              note: str = "") -> Claim:
+        """Record a paper claim with our value and a verdict (one of ``VERDICTS``) in ``claims.json``.
+
+        Recording the same ``claim_id`` again replaces the earlier entry.
+        """
+        if verdict not in VERDICTS:
+            raise ValueError(f"verdict {verdict!r} is not one of {VERDICTS}")
+        claim = Claim(_check_name(claim_id, "claim"), source, statement, _jsonable(paper), _jsonable(ours),
+                      verdict, note)
+        self._update_json("claims.json", claim.claim_id, asdict(claim))
+        return claim
+
+    def judge(self, rule: ClaimRule, **measured) -> Claim:
+        """Evaluate a paper's claim rule on measured values and record the outcome in ``claims.json``.
+
+        The rule must be owned by this notebook (each claim has one owner). In the smoke profile the
+        verdict is ``not checked`` (the rule's value is still recorded): smoke sizes prove the code runs,
+        not the claim.
+        """
+        if not isinstance(rule, ClaimRule):
+            raise TypeError(f"judge() takes a ClaimRule from cnnexplain.papers.<paper>.claims, got {type(rule).__name__}")
+        if rule.owner != self.notebook:
+            raise ValueError(f"claim {rule.claim_id!r} is owned by notebook {rule.owner!r}, not {self.notebook!r}: "
+                             "each claim is recorded by exactly one notebook")
+        outcome: Outcome = rule.evaluate(**measured)
+        verdict, note = outcome.verdict, outcome.note
+        if self.profile == "smoke" and verdict != NOT_CHECKED:
+            verdict, note = NOT_CHECKED, f"{SMOKE_NOTE} (the rule gave {outcome.verdict!r})"
+        claim = Claim(_check_name(rule.claim_id, "claim"), rule.source, rule.statement, _jsonable(rule.paper_value),
+                      _jsonable(outcome.ours), verdict, note, rule.paper, rule.owner, rule.quantity, rule.criterion,
+                      self.profile)
+        self._update_json("claims.json", claim.claim_id, asdict(claim))
+        return claim
+
+    def claims(self) -> list[Claim]:
+        path = self.dir / "claims.json"
+        if not path.exists():
+            return []
+        return [Claim(**c) for c in json.loads(path.read_text()).values()]
+
+
+def setup_notebook(notebook: str, profile: str, seed: int, output_dir: str | Path | None = None,
+                   threads: int = 0) -> Results:
+    """The first call of every notebook: check the profile, seed everything, set the figure style.
+
+    ``threads`` sets torch's intra-op thread count (0 keeps torch's default). Notebooks pass their
+    ``THREADS`` parameter here: on a small shared CPU one thread was 5-40x faster than torch's default,
+    while a GPU machine running the paper profile wants torch's default.
+
+    Returns the :class:`Results` that saves this notebook's figures, tables and claims.
+    """
+    from cnnexplain.device import choose_device
+    from cnnexplain.notebook.plots import use_style
+    from cnnexplain.seeding import seed_everything
+
+    check_profile(profile)
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
+        raise ValueError(f"threads must be a non-negative int (0 = torch's default), got {threads!r}")
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    seed_everything(seed)
+    use_style()
+    results = Results(notebook, profile, seed, output_dir)
+    print(f"{notebook}: profile={profile} seed={seed} device={choose_device()} results={results.dir}")
+    return results

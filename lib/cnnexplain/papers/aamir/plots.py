@@ -1,0 +1,190 @@
+"""Figures of Aamir et al. (2023) drawn from the tables of :mod:`cnnexplain.papers.aamir.study` (one function per
+figure; each returns a matplotlib figure with a title naming the paper's figure and labelled axes)."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from cnnexplain.papers.aamir.study import CONDITION_COLOURS, CONDITIONS
+from cnnexplain.notebook.plots import SIGNED_CMAP, label
+
+
+def _img(ax, image, title=None):
+    ax.imshow(np.clip(image.permute(1, 2, 0).numpy(), 0, 1))
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=7)
+
+
+def accuracy_bars(table: pd.DataFrame):
+    """Table 1 as bars: accuracy ± SEM per class (x) and condition (colour)."""
+    classes = list(dict.fromkeys(table["class"]))
+    fig, ax = plt.subplots(figsize=(10, 3.2))
+    width = 0.8 / len(CONDITIONS)
+    for i, cond in enumerate(CONDITIONS):
+        t = table[table.condition == cond].set_index("class").reindex(classes)
+        ax.bar(np.arange(len(classes)) + i * width, t.accuracy, width, yerr=t["sem"], label=cond,
+               color=CONDITION_COLOURS[cond], capsize=2)
+    ax.set_xticks(np.arange(len(classes)) + 0.4 - width / 2)
+    ax.set_xticklabels(classes, rotation=30)
+    ax.set_ylim(0, 1.05)
+    ax.legend(fontsize=7, ncol=4)
+    label(ax, "Table 1: accuracy ± SEM per class and condition", "class", "accuracy")
+    return fig
+
+
+def influential_pairs(study, table: pd.DataFrame, per_condition: int = 3):
+    """Fig. 2: for test images of each condition (rows), the test image and its most influential training
+    image by I_total, with the predicted and the influential image's class."""
+    fig, axes = plt.subplots(len(CONDITIONS), 2 * per_condition, figsize=(2 * per_condition * 1.3, 5.8))
+    for r, cond in enumerate(CONDITIONS):
+        rows = table[table.condition == cond].head(per_condition)
+        for k, (_, row) in enumerate(rows.iterrows()):
+            _img(axes[r, 2 * k], study.x_test[row.test_index],
+                 f"{cond[:9]} test\ntrue {row.true_class}\npred {row.predicted_class}")
+            _img(axes[r, 2 * k + 1], study.x_train[row.influential_train_index],
+                 f"influential\n{row.influential_class}\nI={row.score:.2g}")
+    fig.suptitle("Fig. 2: most influential training image (by I_total) per test image")
+    return fig
+
+
+def intra_class_scatter(intra: pd.DataFrame, classes=None, split_styled: bool = False):
+    """Fig. 3 (``split_styled=False``): intra-class I_avg of each test image, per class (panels) and
+    condition (x), with the median (red dotted), max (green) and min (blue) of the whole data set.
+    Fig. 4 (``split_styled=True``): the styled images only, correct vs incorrect."""
+    from cnnexplain.papers.aamir.study import reference_lines
+
+    classes = classes or list(dict.fromkeys(intra["class"]))
+    lines = reference_lines(intra.I_avg)
+    fig, axes = plt.subplots(1, len(classes), figsize=(2.3 * len(classes), 3), sharey=True, squeeze=False)
+    for ax, cls in zip(axes[0], classes):
+        t = intra[intra["class"] == cls]
+        if split_styled:
+            t = t[t.condition == "styled"]
+            groups = [("correct", t[t.correct]), ("incorrect", t[~t.correct])]
+            for i, (name, g) in enumerate(groups):
+                ax.scatter(np.full(len(g), i), g.I_avg, color=("tab:green", "tab:red")[i], s=18)
+            ax.set_xticks([0, 1])
+            ax.set_xticklabels(["correct", "incorrect"], fontsize=7)
+        else:
+            for i, cond in enumerate(CONDITIONS):
+                g = t[t.condition == cond]
+                ax.scatter(np.full(len(g), i) + np.linspace(-0.15, 0.15, len(g)), g.I_avg,
+                           color=CONDITION_COLOURS[cond], s=18, marker="o" if True else "x")
+                wrong = g[~g.correct]
+                ax.scatter(np.full(len(wrong), i) + np.linspace(-0.15, 0.15, len(g))[~g.correct.to_numpy()],
+                           wrong.I_avg, facecolors="none", edgecolors="k", s=40, linewidths=0.6)
+            ax.set_xticks(range(len(CONDITIONS)))
+            ax.set_xticklabels(["orig", "white", "textured", "styled"], rotation=45, fontsize=7)
+        scale = float(np.median(np.abs(intra.I_avg))) or 1.0
+        ax.set_yscale("symlog", linthresh=scale)  # a few images have scores 100x the median: keep all visible
+        ax.axhline(lines["median"], color="red", ls=":")
+        ax.axhline(lines["max"], color="green", lw=0.8)
+        ax.axhline(lines["min"], color="blue", lw=0.8)
+        label(ax, cls, None, "intra-class I_avg" if ax is axes[0, 0] else None)
+    fig.suptitle("Fig. 4: styled images split into correct / incorrect" if split_styled else
+                 "Fig. 3: intra-class I_avg per condition (black ring = misclassified)")
+    return fig
+
+
+def inter_class_heatmaps(matrices: dict):
+    """Fig. 7: mean influence of each training class (x) on each test class (y), one panel per
+    condition or split."""
+    fig, axes = plt.subplots(1, len(matrices), figsize=(4.4 * len(matrices), 3.6), squeeze=False)
+    for ax, (name, m) in zip(axes[0], matrices.items()):
+        finite = np.abs(m.to_numpy())[np.isfinite(m.to_numpy())]
+        vmax = float(finite.max()) if finite.size and finite.max() > 0 else 1.0  # one scale per panel
+        im = ax.imshow(m.to_numpy(), cmap=SIGNED_CMAP, vmin=-vmax, vmax=vmax)
+        fig.colorbar(im, ax=ax, shrink=0.7)
+        ax.set_xticks(range(m.shape[1]))
+        ax.set_xticklabels(m.columns, rotation=90, fontsize=6)
+        ax.set_yticks(range(m.shape[0]))
+        ax.set_yticklabels(m.index, fontsize=6)
+        label(ax, name, "training class", "test class")
+    for ax in axes[0]:
+        ax.grid(False)
+    fig.suptitle("Fig. 7: inter-class influence, mean I_total (training class → test class; own scale per panel)")
+    return fig
+
+
+def clustering_panels(per_class: dict):
+    """Fig. 8: per class (columns) the average-linkage dendrogram of the four conditions' I_Lavg vectors
+    (top) and their Pearson correlation-distance matrix (bottom). ``per_class``: {class: (linkage,
+    features DataFrame, distance DataFrame)}."""
+    from scipy.cluster.hierarchy import dendrogram
+
+    fig, axes = plt.subplots(2, len(per_class), figsize=(3.3 * len(per_class), 6), squeeze=False)
+    for c, (cls, (link, feats, dist)) in enumerate(per_class.items()):
+        dendrogram(link, labels=list(feats.index), ax=axes[0, c], leaf_rotation=45, leaf_font_size=7,
+                   color_threshold=0)
+        label(axes[0, c], f"{cls}: average linkage", None, "Euclidean distance")
+        im = axes[1, c].imshow(dist.to_numpy(), cmap="viridis", vmin=0, vmax=2)
+        axes[1, c].set_xticks(range(len(dist)))
+        axes[1, c].set_xticklabels(dist.columns, rotation=45, fontsize=6)
+        axes[1, c].set_yticks(range(len(dist)))
+        axes[1, c].set_yticklabels(dist.index, fontsize=6)
+        for i in range(len(dist)):
+            for j in range(len(dist)):
+                axes[1, c].text(j, i, f"{dist.iat[i, j]:.2f}", ha="center", va="center", fontsize=6, color="w")
+        label(axes[1, c], f"{cls}: Pearson distance 1−ρ", "condition", "condition")
+    for ax in axes[1]:
+        ax.grid(False)
+    fig.colorbar(im, ax=axes[1, -1], shrink=0.8)
+    fig.suptitle("Fig. 8: clustering of layer-wise influence vectors I_Lavg")
+    return fig
+
+
+def layer_means(per_class: dict, layer_names):
+    """Fig. 9: mean intra-class influence per layer (x, the 16 layers) for each condition (lines), one
+    panel per class (or 'all')."""
+    fig, axes = plt.subplots(1, len(per_class), figsize=(4 * len(per_class), 3.2), squeeze=False)
+    for ax, (cls, table) in zip(axes[0], per_class.items()):
+        for cond in table.index:
+            ax.plot(range(len(layer_names)), table.loc[cond].to_numpy(), marker="o", ms=3,
+                    color=CONDITION_COLOURS[cond], label=cond)
+        ax.set_xticks(range(len(layer_names)))
+        ax.set_xticklabels(layer_names, rotation=90, fontsize=6)
+        ax.axhline(0, color="k", lw=0.5)
+        label(ax, cls, "layer", "mean intra-class I_l")
+    axes[0, 0].legend(fontsize=7)
+    fig.suptitle("Fig. 9: mean influence per layer and condition")
+    return fig
+
+
+def texture_dose_figure(table: pd.DataFrame, snapshots, content_class: str, texture_name: str):
+    """Fig. 6: the texture dose (snapshots, top) and the prediction and intra-class influence along it."""
+    k = len(snapshots)
+    fig = plt.figure(figsize=(max(8, 1.1 * k), 5))
+    grid = fig.add_gridspec(2, k)
+    for i in range(k):
+        ax = fig.add_subplot(grid[0, i])
+        _img(ax, snapshots[i], f"{table.texture_percent.iat[i]:.0f}%\n{table.predicted_class.iat[i]}")
+    ax1 = fig.add_subplot(grid[1, :])
+    ax1.plot(table.texture_percent, table.p_true, "o-", color="tab:blue", label=f"p({content_class})")
+    ax1.set_ylim(0, 1.05)
+    ax2 = ax1.twinx()
+    ax2.plot(table.texture_percent, table.I_avg_intra, "s--", color="tab:red", label="intra-class I_avg")
+    ax2.set_ylabel("intra-class I_avg", color="tab:red")
+    label(ax1, f"Fig. 6: {texture_name} texture onto a {content_class} — prediction and influence",
+          "texture dose (% of transfer steps)", f"p({content_class})")
+    fig.legend(loc="lower left", fontsize=7)
+    return fig
+
+
+def shapley_figure(images, maps, titles):
+    """Fig. 10: test images (top) and their Shapley maps for the predicted class (bottom, red = raises it)."""
+    n = len(images)
+    fig, axes = plt.subplots(2, n, figsize=(1.6 * n, 3.6), squeeze=False)
+    for i in range(n):
+        _img(axes[0, i], images[i], titles[i])
+        v = np.abs(maps[i]).max() or 1.0
+        axes[1, i].imshow(maps[i], cmap="bwr", vmin=-v, vmax=v)
+        axes[1, i].set_xticks([])
+        axes[1, i].set_yticks([])
+    axes[0, 0].set_ylabel("image")
+    axes[1, 0].set_ylabel("Shapley map")
+    fig.suptitle("Fig. 10: Shapley values (shap Partition, blur masker) per condition")
+    return fig

@@ -1,0 +1,1 @@
+"""Jung, Shin & Kwon, influential scores (notebooks 10-12)."""

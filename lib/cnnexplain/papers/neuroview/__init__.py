@@ -1,0 +1,1 @@
+"""Barberan, Balestriero & Baraniuk, NeuroView (notebooks 30-32)."""

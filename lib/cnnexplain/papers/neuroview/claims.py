@@ -1,0 +1,7 @@
+"""The claims of Barberan, Balestriero & Baraniuk, NeuroView, each a rule written before the data (:mod:`cnnexplain.claims`)."""
+
+from __future__ import annotations
+
+from cnnexplain.claims import ClaimBook, Outcome, graded, below_floor, not_checked  # noqa: F401
+
+BOOK = ClaimBook("neuroview", "Barberan, Balestriero & Baraniuk, NeuroView")
