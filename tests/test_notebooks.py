@@ -45,9 +45,10 @@ def test_notebook_runs_in_smoke_profile(path, tmp_path, capsys):
     code = reproduce.main(["--profile", "smoke", "--notebooks", path.stem, "--results-dir", str(tmp_path)])
     captured = capsys.readouterr()
     assert code == 0, captured.out + captured.err
-    run = json.loads((tmp_path / path.stem / "run.json").read_text())
+    folder = tmp_path / "smoke" / path.stem  # results/<profile>/<notebook>/ for profiles other than default
+    run = json.loads((folder / "run.json").read_text())
     assert run["status"] == "ok" and run["profile"] == "smoke"
-    produced = list((tmp_path / path.stem).glob("*.png")) + list((tmp_path / path.stem).glob("*.csv"))
+    produced = list(folder.glob("*.png")) + list(folder.glob("*.csv"))
     assert produced, f"{path.stem} produced no figure or table"
 
 

@@ -86,7 +86,8 @@ def test_batch_keeps_going_and_names_the_failed_cell(project, capsys):
     assert "1 notebooks ok, 1 failed" in captured.out
     assert "02_bad" in captured.err and "boom from the notebook" in captured.err
     assert "raise ValueError" in captured.err  # the failing cell's source is named
-    results = project / "results"
+    root = project / "results"
+    results = root / "smoke"  # a profile other than default writes results/<profile>/<notebook>/
     assert (results / "01_good" / "marker.txt").read_text() == "smoke 7"  # override injected
     run = json.loads((results / "01_good" / "run.json").read_text())
     assert run["status"] == "ok" and run["parameters"]["VALUE"] == 7 and run["seed"] == 0
@@ -94,9 +95,9 @@ def test_batch_keeps_going_and_names_the_failed_cell(project, capsys):
     bad = json.loads((results / "02_bad" / "run.json").read_text())
     assert bad["status"] == "failed" and "raise ValueError" in bad["failed_cell"]
     assert (results / "02_bad" / "02_bad.ipynb").exists()  # executed notebook kept to show the error
-    summary = json.loads((results / "summary.json").read_text())
+    summary = json.loads((root / "summary.json").read_text())
     assert summary["ok"] == 1 and summary["failed"] == 1
-    report = (results / "REPORT.md").read_text()
+    report = (root / "REPORT.md").read_text()
     assert "01_good" in report and "boom from the notebook" in report
     assert not list(results.glob(".tmp-*")) and not list(results.glob(".old-*"))
 
@@ -118,7 +119,8 @@ def test_promote_replaces_atomically_and_recover_restores(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
 def test_killed_run_leaves_previous_results_intact(project, sig):
-    results = project / "results"
+    root = project / "results"
+    results = root / "smoke"
     old = results / "01_good"
     old.mkdir(parents=True)
     (old / "marker.txt").write_text("previous run")
@@ -126,7 +128,7 @@ def test_killed_run_leaves_previous_results_intact(project, sig):
                    WRITES_OUTPUT, "import time; time.sleep(60)")
     proc = subprocess.Popen(
         [sys.executable, "-m", "cnnexplain.notebook.reproduce", "--notebooks", "01_good", "--profile", "smoke",
-         "--notebooks-dir", str(project / "notebooks"), "--results-dir", str(results)],
+         "--notebooks-dir", str(project / "notebooks"), "--results-dir", str(root)],
         env={**os.environ, "PYTHONPATH": str(ROOT / "lib")}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True)
     deadline = time.time() + 60
@@ -156,3 +158,33 @@ def test_comments_with_equals_signs_do_not_hide_parameters(project):
     from cnnexplain.notebook.profiles import notebook_parameters
 
     assert notebook_parameters(path) == {"PROFILE": "default", "SEED": 0, "THREADS": 1}
+
+
+def _fake_run(folder, profile, claims):
+    folder.mkdir(parents=True)
+    (folder / "run.json").write_text(json.dumps({"profile": profile, "status": "ok", "duration_s": 1.0,
+                                                 "start": "t", "seed": 0, "git_commit": "abc"}))
+    (folder / "claims.json").write_text(json.dumps({c["claim_id"]: c for c in claims}))
+
+
+def _claim(claim_id, verdict, ours, owner="10_nb", paper="Jung et al."):
+    return {"claim_id": claim_id, "source": "Fig. 3", "statement": f"statement {claim_id}", "paper": 0.9,
+            "ours": ours, "verdict": verdict, "note": "", "paper_key": "jung", "owner": owner,
+            "criterion": "reproduced if >= 0.9", "profile": "", "paper_title": paper}
+
+
+def test_report_counts_verdicts_per_paper_and_shows_profiles_side_by_side(tmp_path):
+    from cnnexplain.notebook.report import collect, render
+
+    _fake_run(tmp_path / "10_nb", "default", [_claim("a", "reproduced", 0.95), _claim("b", "not reproduced", 0.1)])
+    _fake_run(tmp_path / "paper" / "10_nb", "paper", [_claim("a", "partly reproduced", 0.6666666865348816),
+                                                      _claim("b", "not reproduced", 0.2)])
+    _fake_run(tmp_path / "20_nb", "default", [_claim("c", "reproduced", 1, owner="20_nb", paper="Aamir et al.")])
+    report = render(collect(tmp_path), {"profile": "default", "started": "t", "ok": 2, "failed": 0})
+    assert "| Jung et al. | default | 2 | 1 | 0 | 1 | 0 |" in report
+    assert "| Jung et al. | paper | 2 | 0 | 1 | 1 | 0 |" in report
+    assert "| Aamir et al. | default | 1 | 1 | 0 | 0 | 0 |" in report
+    assert "ours (default) | verdict (default) | ours (paper) | verdict (paper)" in report
+    row = next(line for line in report.splitlines() if "(`a`)" in line)
+    assert "**reproduced**" in row and "**partly reproduced**" in row and "0.6667" in row and "| 10_nb |" in row
+    assert report.count("(`a`)") == 1  # every claim once

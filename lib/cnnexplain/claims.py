@@ -83,6 +83,7 @@ class ClaimRule:
     criterion: str  # the rule in words: when reproduced, partly, not reproduced, not checked
     judge: Callable[..., Outcome] = field(repr=False)
     verdicts: tuple[str, ...] = THREE_WAY + (NOT_CHECKED,)
+    paper_title: str = ""  # the paper in words, e.g. "Jung, Shin & Kwon, influential scores"
 
     def __post_init__(self):
         unknown = set(self.verdicts) - set(VERDICTS)
@@ -119,7 +120,7 @@ class ClaimBook:
 
         def register(judge: Callable[..., Outcome]) -> ClaimRule:
             rule = ClaimRule(claim_id, self.paper, owner, source, statement, paper, quantity, criterion, judge,
-                             tuple(verdicts))
+                             tuple(verdicts), self.title or self.paper)
             self._rules[claim_id] = rule
             return rule
 

@@ -1,6 +1,12 @@
-"""``results/REPORT.md`` and ``results/summary.json``: every notebook's outputs and every paper claim
-beside our value, built from what lies in the results folder (so running a subset updates the report
-without forgetting the other notebooks' last results)."""
+"""``results/REPORT.md`` and ``results/summary.json``: every paper claim once, with its owner notebook, its
+rule and our value beside the paper's, per profile; built from what lies in the results folder (so running
+a subset updates the report without forgetting the other notebooks' last results).
+
+The default profile's notebook folders are ``results/<notebook>/``; another profile's are
+``results/<profile>/<notebook>/`` (:func:`cnnexplain.notebook.results.profile_results_dir`). Where a claim
+was judged in more than one profile the report shows the verdicts side by side and says which profile
+each speaks for.
+"""
 
 from __future__ import annotations
 
@@ -10,17 +16,32 @@ from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 
-from cnnexplain.notebook.results import VERDICTS, write_json_atomic
+from cnnexplain.notebook.results import PROFILES, VERDICTS, profile_results_dir, write_json_atomic
+
+# the order the report shows profiles in: what a verdict speaks for, strongest evidence last
+PROFILE_ORDER = ("default", "paper", "smoke")
+SHORT = {"reproduced": "R", "partly reproduced": "P", "not reproduced": "N", "not checked": "–"}
 
 
-def _cell(value) -> str:
+def _cell(value, limit: int = 300) -> str:
     if isinstance(value, float):
         text = f"{value:.4g}"
     elif isinstance(value, (list, dict)):
-        text = json.dumps(value)
+        text = json.dumps(_rounded(value))
     else:
         text = str(value)
-    return text.replace("|", "\\|").replace("\n", " ")
+    text = text.replace("|", "\\|").replace("\n", " ")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _rounded(value):
+    if isinstance(value, float):
+        return float(f"{value:.4g}")
+    if isinstance(value, list):
+        return [_rounded(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    return value
 
 
 def _read(path: Path, default):
@@ -31,61 +52,114 @@ def _read(path: Path, default):
 
 
 def collect(results_dir: Path) -> list[dict]:
-    """One record per ``results/<notebook>/`` that holds a ``run.json``, in name order."""
+    """One record per notebook folder that holds a ``run.json``: ``results/<nb>/`` (default profile) and
+    ``results/<profile>/<nb>/`` (the others), in profile then name order."""
     records = []
-    for folder in sorted(p for p in results_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        run = _read(folder / "run.json", None)
-        if run is None:
+    for profile in PROFILE_ORDER:
+        base = profile_results_dir(results_dir, profile)
+        if not base.is_dir():
             continue
-        records.append({
-            "dir": folder.name,
-            "run": run,
-            "claims": list(_read(folder / "claims.json", {}).values()),
-            "values": _read(folder / "values.json", {}),
-            "figures": sorted(p.name for p in folder.glob("*.png")),
-            "tables": sorted(p.name for p in folder.glob("*.csv")),
-        })
+        for folder in sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")
+                             and p.name not in PROFILES):
+            run = _read(folder / "run.json", None)
+            if run is None:
+                continue
+            records.append({
+                "dir": folder.name,
+                "path": folder.relative_to(results_dir).as_posix(),
+                "profile": run.get("profile", profile),
+                "run": run,
+                "claims": list(_read(folder / "claims.json", {}).values()),
+                "values": _read(folder / "values.json", {}),
+                "figures": sorted(p.name for p in folder.glob("*.png")),
+                "tables": sorted(p.name for p in folder.glob("*.csv")),
+            })
     return records
 
 
+def claims_by_paper(records: list[dict]) -> dict[str, dict]:
+    """``{paper title: {claim_id: {"claim": first record's claim, "owner": nb, "by_profile": {profile: claim}}}}``.
+
+    A claim recorded by two notebooks (it has one owner) is kept under the first and listed in ``"also"``.
+    """
+    papers: dict[str, dict] = {}
+    for record in records:
+        for claim in record["claims"]:
+            title = claim.get("paper_title") or claim.get("paper_key") or f"notebook {record['dir']}"
+            entry = papers.setdefault(title, {}).setdefault(
+                claim["claim_id"], {"claim": claim, "owner": claim.get("owner") or record["dir"], "by_profile": {},
+                                    "also": set()})
+            if (claim.get("owner") or record["dir"]) != entry["owner"]:
+                entry["also"].add(record["dir"])
+            entry["by_profile"].setdefault(record["profile"], claim)
+    return papers
+
+
 def render(records: list[dict], batch: dict) -> str:
-    verdicts = Counter(c["verdict"] for r in records for c in r["claims"])
+    papers = claims_by_paper(records)
+    profiles = [p for p in PROFILE_ORDER if any(r["profile"] == p for r in records)]
     lines = [
         "# cnnexplain reproduction report",
         "",
         f"Last batch: profile `{batch['profile']}`, started {batch['started']}, "
         f"{batch['ok']} notebooks ok, {batch['failed']} failed. This report covers every notebook whose "
-        "results are in this folder (each row says which profile produced it).",
+        "results are in this folder; each verdict says which profile's run it speaks for "
+        "(smoke runs only prove that the code runs: their claims are all 'not checked').",
         "",
-        "Paper claims checked: " + ", ".join(f"{verdicts.get(v, 0)} {v}" for v in VERDICTS) + ".",
+        "## Verdicts per paper",
         "",
-        "| notebook | profile | status | duration (s) | figures | tables | claims | commit |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| paper | profile | claims | " + " | ".join(VERDICTS) + " |",
+        "| --- | --- | --- | " + " | ".join("---" for _ in VERDICTS) + " |",
     ]
+    for title, claims in papers.items():
+        for profile in profiles:
+            counts = Counter(e["by_profile"][profile]["verdict"] for e in claims.values() if profile in e["by_profile"])
+            if counts:
+                lines.append(f"| {title} | {profile} | {sum(counts.values())} | "
+                             + " | ".join(str(counts.get(v, 0)) for v in VERDICTS) + " |")
+    lines += ["", "## Notebooks", "",
+              "| notebook | profile | status | duration (s) | figures | tables | claims | commit |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in records:
         run = r["run"]
-        lines.append(f"| [{r['dir']}](#{r['dir'].lower()}) | {run['profile']} | {run['status']} | "
+        lines.append(f"| [{r['dir']}](#{r['dir'].lower()}) | {r['profile']} | {run['status']} | "
                      f"{run['duration_s']:.0f} | {len(r['figures'])} | {len(r['tables'])} | {len(r['claims'])} | "
                      f"{(run.get('git_commit') or '?')[:12]} |")
+    lines += ["", "## Claims", "",
+              "Every claim once, under its paper, with the notebook that owns it (records it). Verdicts: "
+              + ", ".join(f"{v} = {k}" for k, v in SHORT.items()) + "."]
+    for title, claims in papers.items():
+        header = " | ".join(f"ours ({p}) | verdict ({p})" for p in profiles)
+        lines += ["", f"### {title}", "",
+                  f"| claim | owner | where | paper | {header} | rule | note |",
+                  "| --- | --- | --- | --- | " + " | ".join("--- | ---" for _ in profiles) + " | --- | --- |"]
+        for claim_id, entry in claims.items():
+            claim = entry["claim"]
+            cells = []
+            for p in profiles:
+                c = entry["by_profile"].get(p)
+                cells.append(f"{_cell(c['ours'])} | **{c['verdict']}**" if c else "— | —")
+            notes = " / ".join(f"{p}: {_cell(entry['by_profile'][p].get('note', ''), 200)}" for p in profiles
+                               if entry["by_profile"].get(p, {}).get("note"))
+            if entry["also"]:
+                notes += f" (ALSO recorded by {', '.join(sorted(entry['also']))}: a claim has one owner)"
+            lines.append(f"| {_cell(claim['statement'])} (`{claim_id}`) | {entry['owner']} | {_cell(claim['source'])} | "
+                         f"{_cell(claim['paper'])} | {' | '.join(cells)} | {_cell(claim.get('criterion', ''), 240)} | "
+                         f"{notes} |")
     for r in records:
         run = r["run"]
-        lines += ["", f"## {r['dir']}", "",
+        lines += ["", f"## {r['dir']}" + ("" if r["profile"] == "default" else f" ({r['profile']} profile)"), "",
                   f"Status **{run['status']}** in profile `{run['profile']}` (seed {run.get('seed')}), "
                   f"{run['duration_s']:.0f} s, started {run['start']}. Executed notebook: "
-                  f"[{r['dir']}.ipynb]({r['dir']}/{r['dir']}.ipynb)."]
+                  f"[{r['dir']}.ipynb]({r['path']}/{r['dir']}.ipynb)."]
         if run["status"] != "ok":
             lines += ["", f"**Failed** at {run.get('failed_cell') or '?'}: `{_cell(run.get('error'))}`"]
-        if r["claims"]:
-            lines += ["", "| claim | where | paper | ours | verdict | note |", "| --- | --- | --- | --- | --- | --- |"]
-            for c in r["claims"]:
-                lines.append(f"| {_cell(c['statement'])} | {_cell(c['source'])} | {_cell(c['paper'])} | "
-                             f"{_cell(c['ours'])} | **{c['verdict']}** | {_cell(c.get('note', ''))} |")
         if r["values"]:
-            lines += ["", "Measured: " + "; ".join(f"{k} = {_cell(v)}" for k, v in r["values"].items()) + "."]
+            lines += ["", "Measured:", ""] + [f"- {k} = {_cell(v, 160)}" for k, v in r["values"].items()]
         if r["figures"]:
-            lines += ["", "Figures: " + ", ".join(f"[{f}]({r['dir']}/{f})" for f in r["figures"]) + "."]
+            lines += ["", "Figures: " + ", ".join(f"[{f}]({r['path']}/{f})" for f in r["figures"]) + "."]
         if r["tables"]:
-            lines += ["", "Tables: " + ", ".join(f"[{t}]({r['dir']}/{t})" for t in r["tables"]) + "."]
+            lines += ["", "Tables: " + ", ".join(f"[{t}]({r['path']}/{t})" for t in r["tables"]) + "."]
     return "\n".join(lines) + "\n"
 
 

@@ -7,7 +7,9 @@ injected, writing into a temporary folder that replaces ``results/<notebook>/`` 
 finished (also when it failed: the executed notebook shows where). A killed run leaves the previous
 results in place; leftovers of killed runs are cleaned up by the next run. The runner keeps going after
 a failure, writes ``results/summary.json`` and ``results/REPORT.md``, and exits 1 naming each failed
-notebook and cell, or 2 for bad input (unknown profile, notebook or override).
+notebook and cell, or 2 for bad input (unknown profile, notebook or override). The default profile's
+results go to ``results/<notebook>/``, another profile's to ``results/<profile>/<notebook>/``; the report
+shows every profile's verdicts side by side.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from importlib import metadata
 from pathlib import Path
 
 from cnnexplain.notebook.profiles import ProfileError, load_overrides, notebook_parameters, overrides_for
-from cnnexplain.notebook.results import OUTPUT_DIR_ENV, PROFILES, check_profile, write_json_atomic
+from cnnexplain.notebook.results import OUTPUT_DIR_ENV, PROFILES, check_profile, profile_results_dir, write_json_atomic
 from cnnexplain.notebook.widgets import HEADLESS_ENV
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[3]  # the checkout: lib/cnnexplain/notebook/reproduce.py
@@ -253,7 +255,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     timeout = args.timeout or {"smoke": 300, "default": 1800, "paper": 36000}[args.profile]
-    results_dir = args.results_dir.resolve()
+    results_root = args.results_dir.resolve()
+    results_dir = profile_results_dir(results_root, args.profile)  # default: <root>/<nb>; others: <root>/<profile>/<nb>
     results_dir.mkdir(parents=True, exist_ok=True)
     recover(results_dir)
     signal.signal(signal.SIGTERM, _terminate_as_interrupt)
@@ -271,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         runs.append(run)
         bar.write(f"{run.status:>7}  {run.notebook}  {run.duration_s:.1f} s"
                   + (f"  -- {run.failed_cell or ''} {run.error}" if run.status != "ok" else ""))
-    report = write_report(results_dir, runs, started=started, profile=args.profile)
+    report = write_report(results_root, runs, started=started, profile=args.profile)
 
     failed = [r for r in runs if r.status != "ok"]
     print(f"\nReport: {report}")

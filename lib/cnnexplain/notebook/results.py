@@ -50,6 +50,15 @@ def default_results_root() -> Path:
     return (root / "results") if root else Path.cwd() / "results"
 
 
+def profile_results_dir(root: Path, profile: str) -> Path:
+    """Where a profile's notebook folders live under the results root: the default profile's directly in it
+    (``results/<notebook>/``), every other profile's in a folder of its own (``results/paper/<notebook>/``,
+    ``results/smoke/<notebook>/``), so a paper or smoke run never replaces the default results and the
+    report can show the verdicts of two profiles side by side."""
+    check_profile(profile)
+    return Path(root) if profile == "default" else Path(root) / profile
+
+
 def _check_name(name: str, what: str) -> str:
     if not isinstance(name, str) or not _NAME.match(name):
         raise ValueError(f"{what} name {name!r} must be a plain file name (letters, digits, _ . -)")
@@ -93,6 +102,7 @@ class Claim:
     quantity: str = ""  # what we measured
     criterion: str = ""  # the rule, written before the data
     profile: str = ""  # the profile whose run produced the value
+    paper_title: str = ""  # the paper in words
 
 
 class Results:
@@ -109,7 +119,7 @@ class Results:
         self.profile = check_profile(profile)
         self.seed = seed
         if output_dir is None:
-            output_dir = os.environ.get(OUTPUT_DIR_ENV) or default_results_root() / notebook
+            output_dir = os.environ.get(OUTPUT_DIR_ENV) or profile_results_dir(default_results_root(), profile) / notebook
         self.dir = Path(output_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
 
@@ -171,7 +181,7 @@ class Results:
             verdict, note = NOT_CHECKED, f"{SMOKE_NOTE} (the rule gave {outcome.verdict!r})"
         claim = Claim(_check_name(rule.claim_id, "claim"), rule.source, rule.statement, _jsonable(rule.paper_value),
                       _jsonable(outcome.ours), verdict, note, rule.paper, rule.owner, rule.quantity, rule.criterion,
-                      self.profile)
+                      self.profile, rule.paper_title)
         self._update_json("claims.json", claim.claim_id, asdict(claim))
         return claim
 
