@@ -129,8 +129,13 @@ class Results:
 
     def figure(self, fig, name: str, dpi: int = 120) -> Path:
         """Save a matplotlib figure as ``<name>.png`` (name it after the paper's figure)."""
+        from cnnexplain.notebook.plots import small_text
+
         path = self.dir / f"{_check_name(name, 'figure')}.png"
         fig.savefig(path, dpi=dpi, bbox_inches="tight")
+        # the readability rule's evidence, per figure (tests/test_notebooks.py holds every smoke figure to it)
+        self._update_json("figures.json", path.stem, {"small_text": small_text(fig, dpi),
+                                                      "width_px": round(fig.get_figwidth() * dpi)})
         return path
 
     def table(self, frame, name: str, index: bool = False) -> Path:
