@@ -49,6 +49,7 @@ EXAMPLES = {
         "partly reproduced": dict(rho_negative=0.8, rho_positive=0.1, n_held_out=100, accuracy=0.99),
         "not reproduced": dict(rho_negative=-0.3, rho_positive=0.2, n_held_out=100, accuracy=0.99),
         "not checked": dict(rho_negative=0.8, rho_positive=0.7, n_held_out=5, accuracy=0.99)},
+    # (also not checked: accuracy below the floor, or no peaks picked -> NaN correlations; see the test below)
     "accuracy_mnist": {
         "reproduced": dict(accuracy=0.996, n_train=60000), "partly reproduced": dict(accuracy=0.992, n_train=60000),
         "not reproduced": dict(accuracy=0.96, n_train=60000), "not checked": dict(accuracy=0.999, n_train=4000)},
@@ -91,3 +92,9 @@ def test_accuracy_at_the_constant_classifier_is_not_reproduced():
 
 def test_every_rule_is_owned_by_one_of_the_three_notebooks():
     assert {rule.owner for rule in claims.BOOK} == {claims.SYNTHETIC, claims.MNIST, claims.REAL_FAKE}
+
+
+def test_fig5_without_picked_peaks_or_a_trained_net_is_not_checked():
+    rule = claims.BOOK["fig5_peaks_control_y1"]
+    assert rule.evaluate(rho_negative=math.nan, rho_positive=math.nan, n_held_out=100, accuracy=0.99).verdict == "not checked"
+    assert rule.evaluate(rho_negative=0.9, rho_positive=0.9, n_held_out=100, accuracy=0.6).verdict == "not checked"
