@@ -180,7 +180,8 @@ for _cls, (_pos, _neg) in FIG4_PAPER_CONCEPTS.items():
 def fig4_world_known_answer(hits: int, n_classes: int, chance: float, test_acc: float) -> Outcome:
     if (o := _trained(network=test_acc)):
         return o
-    ours = f"{hits}/{n_classes} classes' top + concept is their own shape or texture (chance {chance:.1f})"
+    ours = (f"{hits}/{n_classes} classes' top + concept is their own shape or texture (chance {chance:.1f}); "
+            f"test accuracy {test_acc:.1f} %")
     return graded(ours, reproduced=hits >= 0.7 * n_classes, partly=hits > 2 * chance)
 
 
