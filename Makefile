@@ -19,12 +19,15 @@ PYTEST_ARGS ?=
 
 install: $(STAMP)
 
-$(STAMP): requirements.txt pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+$(STAMP): requirements.txt pyproject.toml lib/cnnexplain/compat.py
+	$(PYTHON) -m venv $(VENV) || { echo "creating $(VENV) failed: on Debian/Ubuntu install python3-venv (apt install python3-venv)"; exit 1; }
 	# torch first, with its pin, so that no later step can resolve a (multi-GB) CUDA build instead.
 	$(PY) -m pip install --quiet $(TORCH_PIN) $(TORCH_PIP_ARGS)
 	$(PY) -m pip install --quiet -r requirements.txt
+	# The package itself without its declared (range) dependencies: requirements.txt already pinned them.
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	# Start-up hook: a plain `import torchvision` works in every interpreter of .venv (no-op where it loads).
+	$(PY) -I lib/cnnexplain/compat.py install
 	touch $(STAMP)
 
 test: $(STAMP)
