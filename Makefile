@@ -25,6 +25,8 @@ $(STAMP): requirements.txt pyproject.toml lib/cnnexplain/compat.py
 	$(PY) -m pip install --quiet $(TORCH_PIN) $(TORCH_PIP_ARGS)
 	$(PY) -m pip install --quiet -r requirements.txt
 	# The package itself without its declared (range) dependencies: requirements.txt already pinned them.
+	# Built with .venv's setuptools, which must read pyproject.toml's SPDX licence (python 3.11's venv has 65).
+	$(PY) -m pip install --quiet --no-deps "setuptools>=77"
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	# Start-up hook: a plain `import torchvision` works in every interpreter of .venv (no-op where it loads).
 	$(PY) -I lib/cnnexplain/compat.py install
