@@ -42,6 +42,7 @@ def test_install_writes_the_hook_and_uninstall_removes_it(tmp_path):
         if action == "install":
             assert (tmp_path / f"{HOOK}.py").read_text() == COMPAT.read_text()
             assert (tmp_path / f"{HOOK}.pth").read_text() == f"import {HOOK}; {HOOK}.install()\n"
+            assert list((tmp_path / "__pycache__").glob(f"{HOOK}.*.pyc"))  # compiled: start-up stays fast
     assert list(tmp_path.iterdir()) == []
 
 

@@ -25,8 +25,6 @@ in every interpreter of that environment, notebook kernels and scripts that impo
 
 from __future__ import annotations
 
-import importlib.abc
-import importlib.machinery
 import sys
 import warnings
 
@@ -42,8 +40,10 @@ WARNING = ("torchvision's compiled ops do not load on this CPU-only torch; model
 HOOK_NAME = "cnnexplain_torchvision_hook"  # the module's name when installed as a start-up hook
 
 
-class TorchvisionFinder(importlib.abc.MetaPathFinder):
-    """Finds ``torchvision`` with the other finders and hands back its spec with :class:`_RetryingLoader`."""
+class TorchvisionFinder:
+    """Finds ``torchvision`` with the other finders and hands back its spec with :class:`_RetryingLoader`.
+
+    A meta-path finder by protocol (no ``importlib.abc`` base: importing that costs start-up time)."""
 
     is_cnnexplain_torchvision_finder = True  # how install() recognises a finder from another copy of this file
 
@@ -83,7 +83,7 @@ class TorchvisionFinder(importlib.abc.MetaPathFinder):
         self.patched = True
 
 
-class _RetryingLoader(importlib.abc.Loader):
+class _RetryingLoader:
     def __init__(self, loader, finder: TorchvisionFinder):
         self.loader, self.finder = loader, finder
 
@@ -135,21 +135,31 @@ def _site_packages():
 
 def install_startup_hook(site_packages=None):
     """Copy this file into ``site_packages`` (default: this interpreter's) with a ``.pth`` that imports it."""
+    import py_compile
     import shutil
     from pathlib import Path
 
     target = Path(site_packages or _site_packages())
     shutil.copyfile(Path(__file__).resolve(), target / f"{HOOK_NAME}.py")
+    try:  # compiled now, so start-up stays at about a millisecond also where no .pyc may be written
+        py_compile.compile(str(target / f"{HOOK_NAME}.py"), doraise=True)
+    except (OSError, py_compile.PyCompileError):
+        pass
     (target / f"{HOOK_NAME}.pth").write_text(f"import {HOOK_NAME}; {HOOK_NAME}.install()\n")
     return target
 
 
 def uninstall_startup_hook(site_packages=None):
+    import contextlib
     from pathlib import Path
 
     target = Path(site_packages or _site_packages())
     for suffix in (".pth", ".py"):
         (target / f"{HOOK_NAME}{suffix}").unlink(missing_ok=True)
+    for cached in (target / "__pycache__").glob(f"{HOOK_NAME}.*.pyc"):
+        cached.unlink()
+    with contextlib.suppress(OSError):  # only if nothing else is cached there
+        (target / "__pycache__").rmdir()
     return target
 
 
