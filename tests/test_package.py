@@ -30,8 +30,8 @@ def version_in_init() -> str:
                 and any(getattr(t, "id", None) == "__version__" for t in node.targets))
 
 
-def pins() -> dict[str, str]:
-    lines = (ROOT / "requirements.txt").read_text().splitlines()
+def pins(name: str = "requirements.txt") -> dict[str, str]:
+    lines = (ROOT / name).read_text().splitlines()
     pairs = [line.split("==") for line in lines if line.strip() and not line.lstrip().startswith("#")]
     return {canonicalize_name(name): version.strip() for name, version in pairs}
 
@@ -60,7 +60,7 @@ def test_citation_lists_the_four_papers():
 
 
 def test_extras_and_console_script():
-    assert set(PROJECT["optional-dependencies"]) == {"notebooks", "browser", "dask", "dev"}
+    assert set(PROJECT["optional-dependencies"]) == {"notebooks", "browser", "dask", "docs", "dev"}
     assert PROJECT["scripts"] == {"cnnexplain-reproduce": "cnnexplain.notebook.reproduce:main"}
 
 
@@ -69,6 +69,9 @@ def test_every_pin_lies_in_its_declared_range_and_ranges_are_bounded():
     pinned (it comes with the pinned ones) has its installed version in the range."""
     pinned, ranges = pins(), declared()
     assert set(pinned) <= set(ranges), f"pinned but not declared: {sorted(set(pinned) - set(ranges))}"
+    docs = pins("requirements-docs.txt")
+    assert not set(docs) & set(pinned), "requirements-docs.txt may only add packages to requirements.txt"
+    pinned.update({name: docs[name] for name in ("sphinx", "myst-nb")})
     for name, requirement in ranges.items():
         version = pinned.get(name) or metadata.version(name)
         source = f"requirements.txt pins {name}=={version}" if name in pinned else f"{name} {version} is installed"
@@ -100,7 +103,8 @@ def test_makefile_installs_exact_pins_and_the_package_without_its_ranges():
     lines = [line.strip() for line in (ROOT / "Makefile").read_text().splitlines() if "pip install" in line]
     assert lines
     for line in lines:
-        assert "$(TORCH_PIN)" in line or "-r requirements.txt" in line or "--no-deps" in line, line
+        assert ("$(TORCH_PIN)" in line or "-r requirements.txt" in line or "-r requirements-docs.txt" in line
+                or "--no-deps" in line), line
 
 
 # ----------------------------------------------------------------------------------------------- the wheel
