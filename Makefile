@@ -15,7 +15,7 @@ PROFILE ?= default
 NOTEBOOKS ?=
 PYTEST_ARGS ?=
 
-.PHONY: install test unit browser reproduce lab docs clean-results clean
+.PHONY: install test unit browser reproduce lab clean-results clean
 
 install: $(STAMP)
 
@@ -50,6 +50,7 @@ lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/
 
 # The documentation site: README, API reference, the notebooks as `make reproduce` ran them, the report.
+.PHONY: docs
 docs: $(STAMP)
 	$(PY) docs/build.py
 
