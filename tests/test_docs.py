@@ -43,6 +43,8 @@ def fake_results(folder: Path) -> Path:
                     nbformat.v4.new_output("display_data", data={"image/png": base64.b64encode(PNG).decode(),
                                                                   "text/plain": "<Figure>"})]
     nb.cells.append(cell)
+    nb.cells.append(nbformat.v4.new_markdown_cell("Next: [the tour again](00_tour.ipynb), "
+                                                  "[not run](10_influential_synthetic.ipynb)."))
     nbformat.write(nb, folder / name / f"{name}.ipynb")
     (folder / name / "fig_prediction_example.png").write_bytes(PNG)
     (folder / name / "table_training_history.csv").write_text("epoch,loss\n1,0.5\n")
@@ -84,13 +86,44 @@ def test_broken_links_are_found(tmp_path):
     builder = load_builder()
     (tmp_path / "sub").mkdir()
     (tmp_path / "a.png").write_bytes(PNG)
+    (tmp_path / "sub" / "b.html").write_text('<h1 id="there">B</h1>')
     (tmp_path / "sub" / "page.html").write_text(
-        '<a href="../a.png">ok</a><a href="#top">anchor</a><a href="https://example.org/x">external</a>'
-        '<img src="../missing.png"><a href="other.html#x">gone</a><script src="../a.png"></script>')
-    assert builder.broken_links(tmp_path) == ["sub/page.html: ../missing.png", "sub/page.html: other.html#x"]
+        '<p id="top"></p><a href="../a.png">ok</a><a href="#top">anchor</a><a href="https://example.org/x">ext</a>'
+        '<img src="../missing.png"><a href="other.html#x">gone</a><script src="../a.png"></script>'
+        '<a href="b.html#there">ok</a><a href="b.html#nowhere">no anchor</a><a href="#lib/x.py">myst</a>'
+        '<a href="#id1"><span class="problematic" id="id2">|x|</span></a>')
+    assert builder.broken_links(tmp_path) == [
+        "sub/page.html: ../missing.png", "sub/page.html: other.html#x",
+        "sub/page.html: b.html#nowhere (no such anchor)", "sub/page.html: #lib/x.py (no such anchor)"]
+    assert builder.docstring_markup_errors(tmp_path) == 1
+
+
+def test_top_pages_link_into_the_site_or_name_the_file(tmp_path):
+    builder = load_builder()
+    results, src = tmp_path / "results", tmp_path / "src"
+    (results / "00_tour").mkdir(parents=True)
+    (results / "00_tour" / "fig.png").write_bytes(PNG)
+    text = ("[tour](notebooks/00_tour.ipynb) [other](notebooks/10_x.ipynb) [`lib/cnnexplain/`](lib/cnnexplain/) "
+            "[pins](requirements.txt) [c](CONTRIBUTING.md#the-browser-test) [r](results/REPORT.md) "
+            "![f](results/00_tour/fig.png) ![g](results/00_tour/gone.png) [w](https://example.org) [a](#top)")
+    assert builder.site_links(text, results, src, ["00_tour"]).split(" ") == [
+        "[tour](results/00_tour/00_tour.ipynb)", "other", "(`notebooks/10_x.ipynb`)", "`lib/cnnexplain/`",
+        "pins", "(`requirements.txt`)", "[c](CONTRIBUTING.md#the-browser-test)", "[r](results/REPORT.md)",
+        "![f](results/00_tour/fig.png)", "g", "(`results/00_tour/gone.png`)", "[w](https://example.org)",
+        "[a](#top)"]
+    assert (src / "results" / "00_tour" / "fig.png").is_file()
 
 
 def test_make_docs_builds_the_site():
     makefile = (ROOT / "Makefile").read_text()
     assert "\ndocs: $(STAMP)\n\t$(PY) docs/build.py\n" in makefile
     assert "-r requirements-docs.txt" in makefile
+
+
+def test_executed_notebooks_link_to_their_siblings_pages():
+    builder = load_builder()
+    text = ("[41](41_attribution_gallery.ipynb) [`42_measured_table1.ipynb`](42_measured_table1.ipynb) "
+            "[web](https://example.org/a.ipynb) [s](41_attribution_gallery.ipynb#fig)")
+    assert builder.notebook_links(text, ["41_attribution_gallery"]).split(" ") == [
+        "[41](../41_attribution_gallery/41_attribution_gallery.ipynb)", "`42_measured_table1.ipynb`",
+        "[web](https://example.org/a.ipynb)", "[s](../41_attribution_gallery/41_attribution_gallery.ipynb#fig)"]
