@@ -93,6 +93,9 @@ def _copy_notebook(source: Path, dest: Path, executed: list[str]) -> None:
 
     nb = json.loads(source.read_text())
     for cell in nb.get("cells", []):
+        tags = cell.get("metadata", {}).get("tags", [])
+        if "injected-parameters" in tags:  # papermill's copy of the profile's values: the run.json has them
+            cell["metadata"]["tags"] = tags + ["remove-cell"]
         if cell.get("cell_type") == "markdown":
             cell["source"] = notebook_links("".join(cell["source"]), executed)
         for output in cell.get("outputs", []):
