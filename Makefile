@@ -19,12 +19,19 @@ PYTEST_ARGS ?=
 
 install: $(STAMP)
 
-$(STAMP): requirements.txt pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+$(STAMP): requirements.txt requirements-docs.txt pyproject.toml lib/cnnexplain/compat.py
+	$(PYTHON) -m venv $(VENV) || { echo "creating $(VENV) failed: on Debian/Ubuntu install python3-venv (apt install python3-venv)"; exit 1; }
 	# torch first, with its pin, so that no later step can resolve a (multi-GB) CUDA build instead.
 	$(PY) -m pip install --quiet $(TORCH_PIN) $(TORCH_PIP_ARGS)
 	$(PY) -m pip install --quiet -r requirements.txt
+	# Sphinx + myst-nb for `make docs` (and its test): only adds packages, pins none of the above differently.
+	$(PY) -m pip install --quiet -r requirements-docs.txt
+	# The package itself without its declared (range) dependencies: requirements.txt already pinned them.
+	# Built with .venv's setuptools, which must read pyproject.toml's SPDX licence (python 3.11's venv has 65).
+	$(PY) -m pip install --quiet --no-deps "setuptools>=77"
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	# Start-up hook: a plain `import torchvision` works in every interpreter of .venv (no-op where it loads).
+	$(PY) -I lib/cnnexplain/compat.py install
 	touch $(STAMP)
 
 test: $(STAMP)
@@ -48,8 +55,13 @@ reproduce-paper-cpu: $(STAMP)
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/
 
+# The documentation site: README, API reference, the notebooks as `make reproduce` ran them, the report.
+.PHONY: docs
+docs: $(STAMP)
+	$(PY) docs/build.py
+
 clean-results:
 	find results -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +
 
 clean: clean-results
-	rm -rf $(VENV)
+	rm -rf $(VENV) docs/_build

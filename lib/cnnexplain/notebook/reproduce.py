@@ -33,6 +33,8 @@ from cnnexplain.notebook.results import OUTPUT_DIR_ENV, PROFILES, check_profile,
 from cnnexplain.notebook.widgets import HEADLESS_ENV
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[3]  # the checkout: lib/cnnexplain/notebook/reproduce.py
+# The checkout this module runs from, or None where cnnexplain is installed (a wheel has no notebooks/).
+CHECKOUT = PACKAGE_ROOT if (PACKAGE_ROOT / "notebooks").is_dir() else None
 VERSIONED_PACKAGES = ("torch", "torchvision", "numpy", "scipy", "pandas", "scikit-learn", "scikit-image",
                       "captum", "shap", "papermill", "matplotlib", "seaborn")
 TMP_PREFIX, OLD_PREFIX = ".tmp-", ".old-"
@@ -191,7 +193,7 @@ def run_notebook(notebook: Path, profile: str, results_dir: Path, overrides: dic
     tmp = results_dir / f"{TMP_PREFIX}{name}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    lib_dir = lib_dir or PACKAGE_ROOT / "lib"
+    lib_dir = lib_dir or Path(__file__).resolve().parents[2]  # where this cnnexplain is: lib/ or site-packages
     python_path = os.pathsep.join(p for p in (str(lib_dir), os.environ.get("PYTHONPATH", "")) if p)
     run.start = datetime.now(timezone.utc).isoformat(timespec="seconds")
     began = time.perf_counter()
@@ -230,11 +232,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cnnexplain.notebook.reproduce", description=__doc__.split("\n\n")[0])
     parser.add_argument("--profile", default="default", help=f"one of {', '.join(PROFILES)} (default: default)")
     parser.add_argument("--notebooks", nargs="+", metavar="NAME", help="run only these (default: all)")
-    parser.add_argument("--results-dir", type=Path, default=PACKAGE_ROOT / "results")
-    parser.add_argument("--notebooks-dir", type=Path, default=PACKAGE_ROOT / "notebooks")
+    parser.add_argument("--results-dir", type=Path, default=(CHECKOUT or Path.cwd()) / "results",
+                        help="where results/<notebook>/ and REPORT.md go (default: results/ of the checkout, "
+                             "or of the current folder where cnnexplain is installed)")
+    parser.add_argument("--notebooks-dir", type=Path, default=CHECKOUT and CHECKOUT / "notebooks",
+                        help="the notebooks and their profiles.toml (default: the checkout's notebooks/)")
     parser.add_argument("--timeout", type=float, default=None,
                         help="seconds per notebook (default: 300 smoke, 1800 default, 36000 paper)")
     args = parser.parse_args(argv)
+    if args.notebooks_dir is None:
+        print("error: no notebooks folder: this cnnexplain is installed, not run from a checkout of the project; "
+              "pass --notebooks-dir (the notebooks/ folder of a clone)", file=sys.stderr)
+        return 2
 
     try:
         check_profile(args.profile)
