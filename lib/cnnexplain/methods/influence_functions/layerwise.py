@@ -28,6 +28,7 @@ the same batches and hence the same results.
 from __future__ import annotations
 
 import copy
+import hashlib
 import time
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -113,6 +114,14 @@ def _train_batches(n: int, batch_size: int, start: int = 0, stop: int | None = N
     stop = n if stop is None else stop
     for begin in range(start, stop, batch_size):
         yield begin, min(begin + batch_size, stop)
+
+
+def tensor_digest(t: torch.Tensor) -> str:
+    """A hash of a tensor's shape, dtype and values (what a cache may key on; ids are reused)."""
+    flat = t.detach().cpu().contiguous().reshape(-1)
+    digest = hashlib.blake2b(f"{tuple(t.shape)}|{t.dtype}".encode(), digest_size=16)
+    digest.update(flat.view(torch.uint8).numpy().tobytes() if flat.numel() else b"")
+    return digest.hexdigest()
 
 
 def _score_range(fn: ModelFunction, blocks: Sequence[ParameterBlock], test_side: Sequence[torch.Tensor],
@@ -281,7 +290,9 @@ class LayerwiseInfluence:
         """Per-layer s_l = (H_l + λI)⁻¹ ∇_{θ^l} L(x̂_k) for all test examples, shape ``(n_test, p_l)`` each;
         cached for the same test tensors."""
         check_batch(x_test, y_test, "test data")
-        key = (id(x_test), x_test._version, id(y_test), y_test._version, len(x_test))
+        # keyed by content, not by id(): a freed tensor's id is reused, and .data writes skip _version
+        key = (tensor_digest(x_test), tensor_digest(y_test), self.damping, id(self.solver),
+               tuple(p._version for p in self.fn.params.values()))
         if key == self._cache_key and self._cache is not None:
             return self._cache
         self._check_input(x_test, "test data")
