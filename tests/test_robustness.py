@@ -60,3 +60,151 @@ def test_test_side_cache_sees_in_place_changes_and_new_damping(setup):
     assert not torch.allclose(changed, damped)
     again = calc.scores(x, y, x_train, y_train, progress=False).layers
     torch.testing.assert_close(damped, again)
+
+
+# ---------------------------------------------------------------------------------------------------
+# item 5: bad input gets a clear error naming what is wrong
+
+
+@pytest.mark.parametrize("where", ["test", "train", "hessian"])
+@pytest.mark.parametrize("bad", [math.nan, math.inf])
+def test_non_finite_input_is_refused_naming_the_example(setup, where, bad):
+    model, x_train, y_train = setup
+    x_test, y_test = data(4, 2)
+    x_hessian, y_hessian = x_train.clone(), y_train
+    target = {"test": x_test, "train": x_train.clone(), "hessian": x_hessian}[where]
+    target[2, 0, 3, 3] = bad
+    x_tr = target if where == "train" else x_train
+    what = {"test": "test data", "train": "training data", "hessian": "Hessian"}[where]
+    with pytest.raises(ValueError, match=rf"(?s){what}.*example 2.*(nan|inf)"):
+        layerwise_influence(model, x_test, y_test, x_tr, y_train, x_hessian=x_hessian, y_hessian=y_hessian,
+                            damping=1e-2, progress=False)
+
+
+class UsesTrainingFlag(nn.Module):
+    def forward(self, x):
+        return x * 0.5 if self.training else x
+
+
+@pytest.mark.parametrize("layer", [nn.Dropout1d(0.5), nn.FeatureAlphaDropout(0.5), nn.RReLU(),
+                                   nn.InstanceNorm2d(2, track_running_stats=True), UsesTrainingFlag()],
+                         ids=lambda m: type(m).__name__)
+def test_eval_mode_check_covers_every_training_dependent_module(layer):
+    x, y = data(6, 1)
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), layer, nn.ReLU(), nn.Flatten(), nn.Linear(72, 3)).double()
+    model.eval()
+    layer.train()
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(ValueError, match=r"training mode.*model\.eval\(\)"):
+        LayerwiseInfluence(model, x, y)
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, state[k]), f"{k} was changed by the refused call"
+
+
+def test_instance_norm_without_running_stats_is_deterministic_and_allowed():
+    x, y = data(6, 1)
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.InstanceNorm2d(2), nn.ReLU(), nn.Flatten(), nn.Linear(72, 3))
+    model = model.double().eval()
+    model[1].train()  # computes the same in both modes
+    LayerwiseInfluence(model, x, y)
+
+
+def test_hessian_labels_out_of_range_are_refused(setup):
+    model, x_train, y_train = setup
+    with pytest.raises(ValueError, match=r"Hessian.*labels must lie in \[0, 2\]"):
+        LayerwiseInfluence(model, x_train, torch.full_like(y_train, 3))
+
+
+@pytest.mark.parametrize("dtype", [torch.int32, torch.int16, torch.uint8])
+def test_integer_labels_of_any_width_work(setup, dtype):
+    model, x_train, y_train = setup
+    x, y = data(3, 2)
+    reference = layerwise_influence(model, x, y, x_train, y_train, damping=1e-2, progress=False).layers
+    narrow = layerwise_influence(model, x, y.to(dtype), x_train, y_train.to(dtype), damping=1e-2,
+                                 progress=False).layers
+    torch.testing.assert_close(narrow, reference)
+
+
+@pytest.mark.parametrize("batch_size", [0, -3])
+def test_non_positive_batch_size_is_refused(setup, batch_size):
+    model, x_train, y_train = setup
+    with pytest.raises(ValueError, match="batch_size must be a positive"):
+        LayerwiseInfluence(model, x_train, y_train, batch_size=batch_size)
+
+
+@pytest.mark.parametrize("damping", [math.nan, -1.0, math.inf])
+def test_bad_damping_is_refused(setup, damping):
+    model, x_train, y_train = setup
+    x, y = data(3, 2)
+    with pytest.raises(ValueError, match="damping"):
+        layerwise_influence(model, x, y, x_train, y_train, damping=damping, progress=False)
+
+
+def test_influential_scores_refuse_non_finite_input_naming_the_example():
+    from cnnexplain.methods.influential_scores.fast import influential_scores
+
+    model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2)).eval()
+    x = torch.randn(3, 4)
+    x[1, 2] = math.nan
+    with pytest.raises(ValueError, match=r"example 1.*nan"):
+        influential_scores(model, x)
+
+
+def test_influential_scores_leave_the_callers_input_and_layer_values_alone():
+    from cnnexplain.methods.influential_scores.fast import influential_scores, snapshot
+
+    torch.manual_seed(0)
+    plain = nn.Sequential(nn.ReLU(), nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2)).eval()
+    inplace = nn.Sequential(nn.ReLU(inplace=True), plain[1], nn.ReLU(inplace=True), plain[3]).eval()
+    x = torch.randn(5, 4)
+    before = x.clone()
+    scores = influential_scores(inplace, x)
+    assert torch.equal(x, before), "the caller's x was changed by an in-place ReLU"
+    torch.testing.assert_close(scores, influential_scores(plain, x))
+    for a, b in zip(snapshot(inplace, x).values, snapshot(plain, x).values):
+        torch.testing.assert_close(a, b)
+
+
+# style inputs ---------------------------------------------------------------------------------------
+
+def test_style_image_below_the_extractors_smallest_side_is_refused():
+    from cnnexplain.methods.style import transfer
+
+    with pytest.raises(ValueError, match=r"style.*8×8.*16"):
+        transfer(torch.rand(1, 3, 32, 32), torch.rand(1, 3, 8, 8), steps=1, progress=False)
+
+
+def test_content_image_below_the_extractors_smallest_side_is_refused():
+    from cnnexplain.methods.style import transfer
+
+    with pytest.raises(ValueError, match=r"content.*8×8.*16"):
+        transfer(torch.rand(1, 3, 8, 8), torch.rand(1, 3, 32, 32), steps=1, progress=False)
+
+
+@pytest.mark.parametrize("scale", [255.0, -1.0])
+def test_images_outside_0_1_are_refused(scale):
+    from cnnexplain.methods.style import colour_transfer, transfer
+
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        transfer(torch.rand(1, 3, 32, 32) * scale, torch.rand(1, 3, 32, 32), steps=1, progress=False)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        colour_transfer(torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32) * scale)
+
+
+def test_colour_transfer_of_a_single_pixel_style_is_refused():
+    from cnnexplain.methods.style import colour_transfer
+
+    with pytest.raises(ValueError, match="at least 2 pixels"):
+        colour_transfer(torch.rand(2, 3, 16, 16), torch.rand(2, 3, 1, 1))
+
+
+# NeuroView ------------------------------------------------------------------------------------------
+
+def test_neuroview_takes_a_float64_backbone():
+    from cnnexplain.methods.neuroview import NeuroView
+
+    torch.manual_seed(0)
+    backbone = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Conv2d(4, 4, 3), nn.ReLU()).double()
+    model = NeuroView(backbone, num_classes=3, input_shape=(1, 12, 12))
+    out = model(torch.rand(2, 1, 12, 12, dtype=torch.float64))
+    assert out.shape == (2, 3) and out.dtype == torch.float64 and torch.isfinite(out).all()

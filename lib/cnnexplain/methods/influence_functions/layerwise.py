@@ -37,7 +37,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from cnnexplain.methods.influence_functions.hvp import (BlockHessian, check_eval_mode, DenseBlock, FactoredBlock, gauss_newton_factors, GradientGraph, LossFn, block_hessians_from_jacobians, ModelFunction, ParameterBlock, check_batch, cross_entropy,
+from cnnexplain.methods.influence_functions.hvp import (BlockHessian, check_batch_size, check_eval_mode, DenseBlock, FactoredBlock, gauss_newton_factors, GradientGraph, LossFn, block_hessians_from_jacobians, ModelFunction, ParameterBlock, check_batch, cross_entropy,
                             global_block, parameter_blocks, per_sample_grads, select_blocks)
 from cnnexplain.progress import progress as progress_bar
 from cnnexplain.methods.influence_functions.solvers import Solver, make_solver
@@ -191,6 +191,7 @@ class LayerwiseInfluence:
                  batch_size: int = 256, hvp: str = "auto", cache_limit: int = 2048, hessian: str = "auto",
                  dense_limit: int = 4096, check_residuals: bool | int = False):
         check_batch(x_hessian, y_hessian, "Hessian (training) data")
+        batch_size = check_batch_size(batch_size)
         if hvp not in ("auto", "forward-over-reverse", "cached-graph"):
             raise ValueError(f"hvp must be 'auto', 'forward-over-reverse' or 'cached-graph', got {hvp!r}")
         self.use_graph = hvp == "cached-graph" or (hvp == "auto" and len(x_hessian) <= cache_limit)
@@ -200,6 +201,7 @@ class LayerwiseInfluence:
         self.blocks = select_blocks(blocks, layers)
         self.fn = ModelFunction(model, self.blocks, loss_fn)
         self._check_input(x_hessian, "Hessian data")
+        self._check_labels(y_hessian, "Hessian data")
         if hessian not in ("auto", "jacobian", "low-rank", "hvp"):
             raise ValueError(f"hessian must be 'auto', 'jacobian', 'low-rank' or 'hvp', got {hessian!r}")
         self.check_residuals = check_residuals
