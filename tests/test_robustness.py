@@ -208,3 +208,46 @@ def test_neuroview_takes_a_float64_backbone():
     model = NeuroView(backbone, num_classes=3, input_shape=(1, 12, 12))
     out = model(torch.rand(2, 1, 12, 12, dtype=torch.float64))
     assert out.shape == (2, 3) and out.dtype == torch.float64 and torch.isfinite(out).all()
+
+
+# ---------------------------------------------------------------------------------------------------
+# item 6: tests write only into temporary folders; cache keys follow the code
+
+
+def test_cache_is_redirected_for_the_whole_session():
+    """What a notebook or test caches (trained models, stylized images) goes to the session's temporary
+    cache, never to ~/.cache/cnnexplain (conftest sets CNNEXPLAIN_CACHE before anything runs)."""
+    from pathlib import Path
+
+    from cnnexplain.data.download import cache_dir
+    from cnnexplain.papers.aamir.study import StudyConfig, build_study
+
+    home_cache = (Path.home() / ".cache" / "cnnexplain").resolve()
+    assert home_cache not in cache_dir().resolve().parents and cache_dir().resolve() != home_cache
+    study = build_study(StudyConfig(n_train_per_class=1, n_test_per_class=1, image_size=32, epochs=1,
+                                    width=2, hidden=8, style_method="colour"), progress=False)
+    assert study.cache is not None and (study.cache / "model.pt").is_file()
+    assert home_cache not in study.cache.resolve().parents
+
+
+def test_a_test_run_leaves_the_home_cache_untouched(tmp_path):
+    """A `make test`-style run (no CNNEXPLAIN_CACHE set, HOME pointing at an empty folder) of a test
+    that caches a trained study writes nothing under $HOME/.cache/cnnexplain."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("CNNEXPLAIN_CACHE", "DATA_ROOT",
+                                                             "CNNEXPLAIN_TEST_CACHE", "PYTEST_XDIST_WORKER")}
+    env.update(HOME=str(home), PYTHONPATH=str(root / "lib"))
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
+         "tests/test_robustness.py::test_cache_is_redirected_for_the_whole_session"],
+        cwd=root, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    written = sorted(str(p.relative_to(home)) for p in home.rglob("*") if "cnnexplain" in str(p))
+    assert not written, f"the test run wrote into the home folder: {written[:10]}"
