@@ -251,3 +251,61 @@ def test_a_test_run_leaves_the_home_cache_untouched(tmp_path):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     written = sorted(str(p.relative_to(home)) for p in home.rglob("*") if "cnnexplain" in str(p))
     assert not written, f"the test run wrote into the home folder: {written[:10]}"
+
+
+def test_source_key_follows_settings_and_code(tmp_path, monkeypatch):
+    import importlib
+    import sys
+
+    from cnnexplain.cache import source_key
+
+    (tmp_path / "builder_mod.py").write_text("def build(n):\n    return list(range(n))\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import builder_mod
+
+    first = source_key({"n": 3}, builder_mod.build)
+    assert first == source_key({"n": 3}, builder_mod.build) and first != source_key({"n": 4}, builder_mod.build)
+    (tmp_path / "builder_mod.py").write_text("def build(n):\n    return list(range(n + 1))\n")
+    importlib.reload(builder_mod)
+    assert source_key({"n": 3}, builder_mod.build) != first
+    sys.modules.pop("builder_mod", None)
+    with pytest.raises(ValueError, match="needs the code"):
+        source_key({"n": 3})
+
+
+def test_study_cache_key_changes_with_the_code_that_builds_the_study(monkeypatch):
+    """No hand-bumped version: editing the world, the training loop, the net or the study builder
+    gives a new cache folder."""
+    from cnnexplain import cache
+    from cnnexplain.data import world
+    from cnnexplain.papers.aamir import study
+
+    assert not hasattr(study, "STUDY_CACHE_VERSION")
+    config = study.StudyConfig()
+    before = config.key()
+    real = cache.source_text
+    for edited in (world, study.build_study):
+        monkeypatch.setattr(cache, "source_text", lambda obj, e=edited: real(obj) + ("#edit" if obj is e else ""))
+        assert config.key() != before, f"editing {edited} left the study key unchanged"
+    monkeypatch.setattr(cache, "source_text", real)
+    assert config.key() == before
+
+
+def test_influence_cache_key_changes_with_the_influence_code(tmp_path, monkeypatch):
+    """A change to the influence code (e.g. its sign convention) must not reuse cached scores."""
+    from cnnexplain import cache
+    from cnnexplain.methods.influence_functions import layerwise
+    from cnnexplain.papers.aamir import study as aamir
+
+    config = aamir.StudyConfig(n_train_per_class=2, n_test_per_class=1, image_size=32, width=2, hidden=8,
+                               epochs=1, style_method="colour")
+    built = aamir.build_study(config, cache_root=tmp_path, progress=False)
+    small = built.subset(1)
+    small.x_test, small.y_test = small.x_test[:2], small.y_test[:2]
+    kwargs = dict(damping=1e-1, n_hessian=8, cg_iterations=5, batch_size=16, progress=False)
+    aamir.compute_influence(small, **kwargs)
+    assert aamir.compute_influence(small, **kwargs)[2].get("from_cache")
+    real = cache.source_text
+    monkeypatch.setattr(cache, "source_text", lambda obj: real(obj) + ("#edit" if obj is layerwise else ""))
+    assert not aamir.compute_influence(small, **kwargs)[2].get("from_cache")
+    assert len(list(built.cache.glob("influence_*.pt"))) == 2
