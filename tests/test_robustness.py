@@ -309,3 +309,23 @@ def test_influence_cache_key_changes_with_the_influence_code(tmp_path, monkeypat
     monkeypatch.setattr(cache, "source_text", lambda obj: real(obj) + ("#edit" if obj is layerwise else ""))
     assert not aamir.compute_influence(small, **kwargs)[2].get("from_cache")
     assert len(list(built.cache.glob("influence_*.pt"))) == 2
+
+
+def test_non_finite_scores_raise_instead_of_being_returned(setup, monkeypatch):
+    """Finite inputs whose gradients still overflow: an error naming the pair, not NaN scores and
+    arbitrary most_influential indices."""
+    from cnnexplain.methods.influence_functions import layerwise
+
+    model, x_train, y_train = setup
+    x, y = data(2, 2)
+    real = layerwise.per_sample_grads
+
+    def overflowing(fn, xb, yb, blocks=None):
+        grads = real(fn, xb, yb, blocks)
+        if len(xb) == len(x_train):  # the training pass
+            grads[0][3] = math.inf
+        return grads
+
+    monkeypatch.setattr(layerwise, "per_sample_grads", overflowing)
+    with pytest.raises(FloatingPointError, match=r"training example 3 .*overflow"):
+        layerwise_influence(model, x, y, x_train, y_train, damping=1e-1, progress=False)

@@ -134,6 +134,11 @@ def _score_range(fn: ModelFunction, blocks: Sequence[ParameterBlock], test_side:
         grads = per_sample_grads(fn, x[begin:end], y[begin:end], blocks)
         for l, (g, s) in enumerate(zip(grads, test_side)):
             out[:, begin:end, l] = -(s @ g.T).detach().cpu()
+    if not bool(torch.isfinite(out).all()):  # finite inputs can still overflow: never hand back NaN scores
+        k, j, l = (int(i) for i in (~torch.isfinite(out)).nonzero()[0])
+        raise FloatingPointError(f"influence score of training example {j} (of this pass) on test example {k} "
+                                 f"is {out[k, j, l].item()} in block {blocks[l].name}: the gradients or "
+                                 "inverse-HVPs overflow; use float64 or more damping")
     return out
 
 
