@@ -176,3 +176,14 @@ def test_lock_is_released_after_a_run_and_holds_host_and_pid(project):
         reproduce.run_notebook = real
     assert seen["host"] == socket.gethostname() and seen["pid"] == os.getpid()
     assert not (project / "results" / LOCK).exists()
+
+
+def test_lock_whose_pid_now_belongs_to_another_process_is_stale(project):
+    """A killed runner's pid reused by some unrelated live process does not keep the folder locked."""
+    if reproduce._process_start(os.getpid()) is None:
+        pytest.skip("no /proc start times here")
+    results = project / "results"
+    (results / LOCK).write_text(json.dumps({"host": socket.gethostname(), "pid": os.getppid(),
+                                            "started": -1, "since": "then"}))
+    assert run_main(project, "--notebooks", "01_good") == 0
+    assert not (results / LOCK).exists()

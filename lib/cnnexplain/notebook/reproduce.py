@@ -69,7 +69,7 @@ class ResultsLock:
         self.release()
 
     def acquire(self) -> None:
-        text = json.dumps({"host": self.host, "pid": self.pid,
+        text = json.dumps({"host": self.host, "pid": self.pid, "started": _process_start(self.pid),
                            "since": datetime.now(timezone.utc).isoformat(timespec="seconds")})
         for _ in range(2):
             try:
@@ -114,11 +114,24 @@ def read_lock(results_dir: Path) -> dict | None:
 
 
 def holder_alive(holder: dict) -> bool:
-    """Whether the runner named by a lock may still run: always when it is on another host."""
+    """Whether the runner named by a lock may still run: always when it is on another host; on this
+    host when its pid is alive and (where /proc tells) is still the same process, not a reused pid."""
     pid = holder.get("pid")
     if holder.get("host") != socket.gethostname() or not isinstance(pid, int):
         return True
-    return _alive(pid)
+    if not _alive(pid):
+        return False
+    started, now = holder.get("started"), _process_start(pid)
+    return started is None or now is None or started == now
+
+
+def _process_start(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot (Linux /proc), None where unknown."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return int(stat.rsplit(")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 @dataclass
