@@ -329,3 +329,29 @@ def test_non_finite_scores_raise_instead_of_being_returned(setup, monkeypatch):
     monkeypatch.setattr(layerwise, "per_sample_grads", overflowing)
     with pytest.raises(FloatingPointError, match=r"training example 3 .*overflow"):
         layerwise_influence(model, x, y, x_train, y_train, damping=1e-1, progress=False)
+
+
+def test_parameters_changed_in_place_rebuild_the_cached_block_hessians(setup):
+    """Training the model further (in place) after a first call: the dense block Hessians built for the
+    first call must not be reused with the new parameters."""
+    _, x_train, y_train = setup
+    model = small_cnn()
+    x, y = data(3, 2)
+    calc = LayerwiseInfluence(model, x_train, y_train, damping=1e-2, hessian="jacobian", solver="exact")
+    calc.scores(x, y, x_train, y_train, progress=False)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(1.5)
+    after = calc.scores(x, y, x_train, y_train, progress=False).layers
+    fresh = LayerwiseInfluence(model, x_train, y_train, damping=1e-2, hessian="jacobian", solver="exact")
+    torch.testing.assert_close(after, fresh.scores(x, y, x_train, y_train, progress=False).layers)
+
+
+def test_batchnorm_without_running_statistics_is_refused_even_in_eval_mode():
+    """Such a BatchNorm normalises with the batch's own statistics in eval mode too: per-sample
+    gradients (a batch of one) would be those of a different function."""
+    x, y = data(6, 1)
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2, track_running_stats=False), nn.ReLU(),
+                          nn.Flatten(), nn.Linear(72, 3)).double().eval()
+    with pytest.raises(ValueError, match="running statistics"):
+        LayerwiseInfluence(model, x, y)

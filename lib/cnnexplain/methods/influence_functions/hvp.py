@@ -90,6 +90,13 @@ def check_eval_mode(model: nn.Module) -> None:
     found = [(name or type(model).__name__, type(m).__name__) for name, m in model.named_modules()
              if m.training and _training_dependent(m)]
     offenders = [name for name, _ in found]
+    batch_statistics = [name for name, m in model.named_modules()
+                        if isinstance(m, nn.modules.batchnorm._BatchNorm) and not m.track_running_stats]
+    if batch_statistics:
+        raise ValueError(f"BatchNorm layers without running statistics ({', '.join(batch_statistics[:5])}) "
+                         "normalise with each batch's own statistics even in eval mode, so per-example "
+                         "gradients are not those of one fixed function; use track_running_stats=True "
+                         "(and model.eval()) or fold the normalisation into the weights")
     if offenders:
         kinds = ", ".join(dict.fromkeys(kind for _, kind in found))
         raise ValueError(

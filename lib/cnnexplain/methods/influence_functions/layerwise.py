@@ -302,6 +302,10 @@ class LayerwiseInfluence:
                tuple(p._version for p in self.fn.params.values()))
         if key == self._cache_key and self._cache is not None:
             return self._cache
+        state, built = (key[-1], self.x_hessian._version), getattr(self, "_operator_state", None)
+        if built is not None and built != state:
+            self._operators = None  # parameters or Hessian data changed in place: rebuild the block Hessians
+        self._operator_state = state
         self._check_input(x_test, "test data")
         self._check_labels(y_test, "test data")
         start = time.perf_counter()
