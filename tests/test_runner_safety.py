@@ -187,3 +187,15 @@ def test_lock_whose_pid_now_belongs_to_another_process_is_stale(project):
                                             "started": -1, "since": "then"}))
     assert run_main(project, "--notebooks", "01_good") == 0
     assert not (results / LOCK).exists()
+
+
+def test_only_one_runner_holds_the_lock(tmp_path):
+    with reproduce.ResultsLock(tmp_path):
+        with pytest.raises(reproduce.ResultsLocked, match="in use by the runner"):
+            reproduce.ResultsLock(tmp_path).acquire()
+        code = subprocess.run([sys.executable, "-c", "import sys; from pathlib import Path; "
+                               "from cnnexplain.notebook import reproduce; reproduce.ResultsLock(Path(sys.argv[1])).acquire()",
+                               str(tmp_path)], env={**os.environ, "PYTHONPATH": str(ROOT / "lib")},
+                              capture_output=True, text=True)
+        assert code.returncode != 0 and "ResultsLocked" in code.stderr
+    reproduce.ResultsLock(tmp_path).acquire()  # released: free again

@@ -71,20 +71,30 @@ class ResultsLock:
     def acquire(self) -> None:
         text = json.dumps({"host": self.host, "pid": self.pid, "started": _process_start(self.pid),
                            "since": datetime.now(timezone.utc).isoformat(timespec="seconds")})
-        for _ in range(2):
+        for _ in range(3):
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
-                holder = read_lock(self.path.parent)
-                if holder is not None and holder_alive(holder):
+                try:
+                    raw = self.path.read_text()
+                except FileNotFoundError:
+                    continue
+                holder = _parse_lock(raw)
+                if holder_alive(holder):
                     raise ResultsLocked(
                         f"results folder {self.path.parent} is in use by the runner with pid "
                         f"{holder.get('pid')} on host {holder.get('host')} (since {holder.get('since')}); "
                         f"wait for it to finish, use another --results-dir, or, if no such runner is "
                         f"alive, delete {self.path}") from None
-                with contextlib.suppress(FileNotFoundError):  # stale: its runner is gone
-                    os.replace(self.path, self.path.with_name(f"{LOCK_NAME}.stale-{self.pid}"))
-                    os.unlink(self.path.with_name(f"{LOCK_NAME}.stale-{self.pid}"))
+                aside = self.path.with_name(f"{LOCK_NAME}.stale-{self.pid}")  # stale: its runner is gone
+                try:
+                    os.rename(self.path, aside)
+                except FileNotFoundError:
+                    continue
+                if aside.read_text() != raw:  # another runner took the stale lock over meanwhile: give it back
+                    with contextlib.suppress(FileExistsError):
+                        os.link(aside, self.path)
+                os.unlink(aside)
                 continue
             with os.fdopen(fd, "w") as handle:
                 handle.write(text)
@@ -105,12 +115,21 @@ def read_lock(results_dir: Path) -> dict | None:
     """The lock's ``{"host", "pid", "since"}``, or None when there is none (an unreadable lock counts as
     held by an unknown runner)."""
     try:
-        holder = json.loads((Path(results_dir) / LOCK_NAME).read_text())
+        raw = (Path(results_dir) / LOCK_NAME).read_text()
     except FileNotFoundError:
         return None
-    except (OSError, ValueError):
-        return {"host": "unknown", "pid": "unknown", "since": "unknown"}
-    return holder if isinstance(holder, dict) else {"host": "unknown", "pid": "unknown", "since": "unknown"}
+    except OSError:
+        raw = ""
+    return _parse_lock(raw)
+
+
+def _parse_lock(raw: str) -> dict:
+    unknown = {"host": "unknown", "pid": "unknown", "since": "unknown"}
+    try:
+        holder = json.loads(raw)
+    except ValueError:
+        return unknown
+    return holder if isinstance(holder, dict) else unknown
 
 
 def holder_alive(holder: dict) -> bool:
