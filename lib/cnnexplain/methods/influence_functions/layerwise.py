@@ -28,6 +28,7 @@ the same batches and hence the same results.
 from __future__ import annotations
 
 import copy
+import hashlib
 import time
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -36,7 +37,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from cnnexplain.methods.influence_functions.hvp import (BlockHessian, check_eval_mode, DenseBlock, FactoredBlock, gauss_newton_factors, GradientGraph, LossFn, block_hessians_from_jacobians, ModelFunction, ParameterBlock, check_batch, cross_entropy,
+from cnnexplain.methods.influence_functions.hvp import (BlockHessian, check_batch_size, check_eval_mode, DenseBlock, FactoredBlock, gauss_newton_factors, GradientGraph, LossFn, block_hessians_from_jacobians, ModelFunction, ParameterBlock, check_batch, cross_entropy,
                             global_block, parameter_blocks, per_sample_grads, select_blocks)
 from cnnexplain.progress import progress as progress_bar
 from cnnexplain.methods.influence_functions.solvers import Solver, make_solver
@@ -115,6 +116,14 @@ def _train_batches(n: int, batch_size: int, start: int = 0, stop: int | None = N
         yield begin, min(begin + batch_size, stop)
 
 
+def tensor_digest(t: torch.Tensor) -> str:
+    """A hash of a tensor's shape, dtype and values (what a cache may key on; ids are reused)."""
+    flat = t.detach().cpu().contiguous().reshape(-1)
+    digest = hashlib.blake2b(f"{tuple(t.shape)}|{t.dtype}".encode(), digest_size=16)
+    digest.update(flat.view(torch.uint8).numpy().tobytes() if flat.numel() else b"")
+    return digest.hexdigest()
+
+
 def _score_range(fn: ModelFunction, blocks: Sequence[ParameterBlock], test_side: Sequence[torch.Tensor],
                  x: torch.Tensor, y: torch.Tensor, batch_size: int, progress: bool = False) -> torch.Tensor:
     """Scores (n_test, len(x), n_layers) of training examples ``x`` against cached test-side iHVPs."""
@@ -125,6 +134,11 @@ def _score_range(fn: ModelFunction, blocks: Sequence[ParameterBlock], test_side:
         grads = per_sample_grads(fn, x[begin:end], y[begin:end], blocks)
         for l, (g, s) in enumerate(zip(grads, test_side)):
             out[:, begin:end, l] = -(s @ g.T).detach().cpu()
+    if not bool(torch.isfinite(out).all()):  # finite inputs can still overflow: never hand back NaN scores
+        k, j, l = (int(i) for i in (~torch.isfinite(out)).nonzero()[0])
+        raise FloatingPointError(f"influence score of training example {j} (of this pass) on test example {k} "
+                                 f"is {out[k, j, l].item()} in block {blocks[l].name}: the gradients or "
+                                 "inverse-HVPs overflow; use float64 or more damping")
     return out
 
 
@@ -182,6 +196,7 @@ class LayerwiseInfluence:
                  batch_size: int = 256, hvp: str = "auto", cache_limit: int = 2048, hessian: str = "auto",
                  dense_limit: int = 4096, check_residuals: bool | int = False):
         check_batch(x_hessian, y_hessian, "Hessian (training) data")
+        batch_size = check_batch_size(batch_size)
         if hvp not in ("auto", "forward-over-reverse", "cached-graph"):
             raise ValueError(f"hvp must be 'auto', 'forward-over-reverse' or 'cached-graph', got {hvp!r}")
         self.use_graph = hvp == "cached-graph" or (hvp == "auto" and len(x_hessian) <= cache_limit)
@@ -191,6 +206,7 @@ class LayerwiseInfluence:
         self.blocks = select_blocks(blocks, layers)
         self.fn = ModelFunction(model, self.blocks, loss_fn)
         self._check_input(x_hessian, "Hessian data")
+        self._check_labels(y_hessian, "Hessian data")
         if hessian not in ("auto", "jacobian", "low-rank", "hvp"):
             raise ValueError(f"hessian must be 'auto', 'jacobian', 'low-rank' or 'hvp', got {hessian!r}")
         self.check_residuals = check_residuals
@@ -281,9 +297,15 @@ class LayerwiseInfluence:
         """Per-layer s_l = (H_l + λI)⁻¹ ∇_{θ^l} L(x̂_k) for all test examples, shape ``(n_test, p_l)`` each;
         cached for the same test tensors."""
         check_batch(x_test, y_test, "test data")
-        key = (id(x_test), x_test._version, id(y_test), y_test._version, len(x_test))
+        # keyed by content, not by id(): a freed tensor's id is reused, and .data writes skip _version
+        key = (tensor_digest(x_test), tensor_digest(y_test), self.damping, id(self.solver),
+               tuple(p._version for p in self.fn.params.values()))
         if key == self._cache_key and self._cache is not None:
             return self._cache
+        state, built = (key[-1], self.x_hessian._version), getattr(self, "_operator_state", None)
+        if built is not None and built != state:
+            self._operators = None  # parameters or Hessian data changed in place: rebuild the block Hessians
+        self._operator_state = state
         self._check_input(x_test, "test data")
         self._check_labels(y_test, "test data")
         start = time.perf_counter()

@@ -47,11 +47,6 @@ CONDITION_COLOURS = {"original": "tab:blue", "white_background": "tab:cyan", "te
                      "styled": "tab:red"}
 
 
-# Bump when a code change alters what build_study makes from the same StudyConfig (data, training,
-# stylization): the cache key changes with it, so nobody reads a study built by older code.
-STUDY_CACHE_VERSION = 2
-
-
 @dataclass(frozen=True)
 class StudyConfig:
     """Everything that determines the default-profile study (data, network, training).
@@ -78,9 +73,15 @@ class StudyConfig:
     seed: int = 0
 
     def key(self) -> str:
-        """A short hash of every field and of :data:`STUDY_CACHE_VERSION`: the cache folder's name."""
-        text = json.dumps({**asdict(self), "cache_version": STUDY_CACHE_VERSION}, sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        """The cache folder's name: a hash of every field and of the source of the code that builds the
+        study from them (the world's data and stylization, the net, the training loop, the builder), so a
+        code change gives a new folder — no version number to bump (:func:`cnnexplain.cache.source_key`)."""
+        from cnnexplain import seeding
+        from cnnexplain.cache import source_key
+        from cnnexplain.methods import style
+        from cnnexplain.models import cnns
+
+        return source_key(asdict(self), build_study, make_world_data, world, style, cnns, training, seeding)
 
     def __post_init__(self):
         for name in ("n_train_per_class", "n_test_per_class", "epochs", "batch_size", "width", "hidden"):
@@ -299,7 +300,10 @@ def compute_influence(study: Study, damping: float = 1e-2, n_hessian: int | None
         raise ValueError(f"solver must be 'exact' (low-rank Woodbury, small nets) or 'cg', got {solver!r}")
     key_items = [damping, n_hessian, cg_iterations, cg_rtol, global_influence, layers, digest, len(study.x_test),
                  len(study.x_train), "helpful-positive"] + ([solver] if solver != "cg" else [])
-    key = hashlib.sha256(json.dumps(key_items).encode()).hexdigest()[:12]
+    from cnnexplain.cache import source_key  # the key follows the influence code (a sign change, a new solver)
+    from cnnexplain.methods.influence_functions import hvp, layerwise, solvers
+
+    key = source_key([*key_items, PAPER_SIGN], compute_influence, hessian_subset, layerwise, hvp, solvers, length=12)
     path = study.cache / f"influence_{key}.pt" if (study.cache is not None and use_cache) else None
     if path is not None and path.exists():
         saved = torch.load(path, weights_only=True)
