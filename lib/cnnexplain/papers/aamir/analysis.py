@@ -87,6 +87,7 @@ def table2(scores: InfluenceScores, study: Study) -> tuple[pd.DataFrame, pd.Data
     predictions = study.predictions().numpy()
     table = aamir.most_influential_table(scores, study, predictions)
     agreement = aamir.influential_agreement(table)
+    table["sign"] = scores.sign  # of the score column
     other = "harmful" if scores.sign == "helpful" else "helpful"
     flipped = aamir.influential_agreement(aamir.most_influential_table(scores.with_sign(other), study, predictions))
     agreement[f"{other}_sign_is_predicted"] = flipped.influential_is_predicted
@@ -112,6 +113,7 @@ def intra_class(scores: InfluenceScores, study: Study) -> tuple[pd.DataFrame, pd
     """Fig. 3: per test image its intra-class I_avg, and per condition median, std, min, max."""
     intra = aamir.intra_class_table(scores, study, study.predictions().numpy())
     spread = intra.groupby("condition", sort=False).I_avg.agg(["median", "std", "min", "max"])
+    intra["sign"], spread["sign"] = scores.sign, scores.sign  # of I_avg
     return intra, spread
 
 
@@ -139,10 +141,12 @@ def inter_class_matrices(scores: InfluenceScores, study: Study) -> dict[str, pd.
     """Fig. 7: mean I_total of each training class on each test class, for originals, the styled images
     split into correctly and incorrectly classified ones, and textured images."""
     correct = study.predictions().numpy() == study.y_test.numpy()
-    return {"original": aamir.inter_class_matrix(scores, study, "original"),
-            "styled, correct": aamir.inter_class_matrix(scores, study, "styled", correct),
-            "styled, incorrect": aamir.inter_class_matrix(scores, study, "styled", ~correct),
-            "textured": aamir.inter_class_matrix(scores, study, "textured")}
+    matrices = {"original": aamir.inter_class_matrix(scores, study, "original"),
+                "styled, correct": aamir.inter_class_matrix(scores, study, "styled", correct),
+                "styled, incorrect": aamir.inter_class_matrix(scores, study, "styled", ~correct),
+                "textured": aamir.inter_class_matrix(scores, study, "textured")}
+    # the header of the saved table (its index column) names the sign
+    return {k: m.rename_axis(index=f"test class [mean I_total, {scores.sign} sign]") for k, m in matrices.items()}
 
 
 def own_class_above_others(matrix: pd.DataFrame) -> float:
@@ -163,7 +167,8 @@ def layer_profiles(scores: InfluenceScores, study: Study, n_classes: int = 3) ->
     per_class = {"all classes": aamir.mean_influence_per_layer(features, study)}
     for c in range(min(n_classes, len(study.class_names))):
         per_class[study.class_names[c]] = aamir.mean_influence_per_layer(features, study, c)
-    return features, per_class
+    header = f"condition [mean I_Lavg, {scores.sign} sign]"  # the saved table's first column
+    return features, {k: t.rename_axis(index=header) for k, t in per_class.items()}
 
 
 def layer_profile_values(profile: pd.DataFrame, names) -> dict:

@@ -699,6 +699,7 @@ def texture_dose(study: Study, content_index: int, texture: torch.Tensor, steps:
     table = pd.DataFrame({"step": steps_taken, "texture_percent": 100.0 * np.array(steps_taken) / steps,
                           "predicted_class": names[predicted], "p_true": p_true,
                           "I_avg_intra": intra, "influential_class": names[study.y_train.numpy()[top]]})
+    table["sign"] = sign  # of I_avg_intra
     table.attrs.update(sign=sign, damping_used=calc.damping, damping_raises=list(calc.damping_raises),
                        blocks_not_converged=sum(not r.converged for r in calc.solver.reports))
     return table, images
