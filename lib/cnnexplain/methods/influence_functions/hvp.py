@@ -5,7 +5,7 @@ with respect to the parameters θ^l of one layer l at a time, the other layers h
 holds the differentiation machinery behind that, independent of any solver or influence logic:
 
 - :func:`parameter_blocks` — the blocks θ^l: by default one per ``Conv2d``/``Linear`` layer (weight and
-  bias together) in forward order, named ``conv1, conv2, …, fc1, fc2, …``; or any grouping of parameter
+  bias together) in forward order, named by module path (``features.0``, ``classifier.3``); or any grouping of parameter
   (or module) names a user passes. Parameters outside every block (e.g. BatchNorm affine parameters
   with the default blocks) are held fixed.
 - :func:`per_sample_grads` — ∇_{θ^l} L(x_i, θ) for every example of a batch and every block, in one
@@ -130,8 +130,10 @@ def parameter_blocks(model: nn.Module, groups: Mapping[str, Sequence[str]] | Non
 
     Default (``groups=None``): one block per ``Conv``/``Linear`` module with trainable parameters
     (weight and bias together), in forward order — the order the forward pass calls them when
-    ``example_input`` is given, else registration order — named ``conv1, conv2, …, fc1, fc2, …``
-    (VGG16 → 13 conv + 3 fc = 16 blocks). ``groups`` maps block names to lists of parameter names
+    ``example_input`` is given, else registration order — named by their module path (``features.0``,
+    ``classifier.3``: the name ``model.get_submodule`` takes; VGG16 → 13 conv + 3 fc = 16 blocks). Papers
+    that name layers their own way map these paths to aliases (e.g. Aamir et al.'s ``conv1_1 … fc8``:
+    :func:`cnnexplain.papers.aamir.study.paper_layer_names`). ``groups`` maps block names to lists of parameter names
     (``"features.0.weight"``) or module names (``"features.0"``, meaning all its parameters); an unknown
     name raises ``KeyError`` listing the valid ones. One parameter may not be in two blocks.
     """
@@ -141,7 +143,6 @@ def parameter_blocks(model: nn.Module, groups: Mapping[str, Sequence[str]] | Non
     if groups is None:
         order = _forward_order(model, example_input)
         modules = dict(model.named_modules())
-        counts: dict[str, int] = {}
         blocks = []
         for name in order:
             module = modules[name]
@@ -152,8 +153,7 @@ def parameter_blocks(model: nn.Module, groups: Mapping[str, Sequence[str]] | Non
                    if q.requires_grad]
             if not own:
                 continue
-            counts[kind] = counts.get(kind, 0) + 1
-            blocks.append(ParameterBlock(f"{kind}{counts[kind]}", tuple(own),
+            blocks.append(ParameterBlock(name or type(module).__name__, tuple(own),
                                          tuple(params[p].shape for p in own), module=name))
         if not blocks:
             raise ValueError("model has no Conv/Linear layer with trainable parameters; pass `groups` "
