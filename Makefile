@@ -15,7 +15,7 @@ PROFILE ?= default
 NOTEBOOKS ?=
 PYTEST_ARGS ?=
 
-.PHONY: install test unit browser reproduce reproduce-paper-cpu lab clean-results clean
+.PHONY: install test unit browser reproduce reproduce-paper-cpu lab clean-results clean-cache clean
 
 install: $(STAMP)
 
@@ -62,6 +62,11 @@ docs: $(STAMP)
 
 clean-results:
 	find results -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +
+
+# Everything computed or downloaded once (trained study nets, influence scores, stylized images):
+# $CNNEXPLAIN_CACHE, else ~/.cache/cnnexplain (cnnexplain.data.download.cache_dir).
+clean-cache: $(STAMP)
+	rm -rf "$$($(PY) -c 'from cnnexplain.data.download import cache_dir; print(cache_dir())')"
 
 clean: clean-results
 	rm -rf $(VENV) docs/_build

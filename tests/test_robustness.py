@@ -355,3 +355,18 @@ def test_batchnorm_without_running_statistics_is_refused_even_in_eval_mode():
                           nn.Flatten(), nn.Linear(72, 3)).double().eval()
     with pytest.raises(ValueError, match="running statistics"):
         LayerwiseInfluence(model, x, y)
+
+
+def test_the_cache_is_one_folder_outside_the_data_root(tmp_path, monkeypatch):
+    """Trained models never land in the user's data folder: $CNNEXPLAIN_CACHE, else ~/.cache/cnnexplain."""
+    from cnnexplain.data.download import CACHE_ENV, cache_dir
+
+    monkeypatch.setenv("DATA_ROOT", str(tmp_path / "data"))
+    monkeypatch.delenv(CACHE_ENV, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_dir() == tmp_path / "xdg" / "cnnexplain"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert cache_dir() == tmp_path / "home" / ".cache" / "cnnexplain"
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "mine"))
+    assert cache_dir() == tmp_path / "mine"

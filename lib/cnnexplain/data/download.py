@@ -9,14 +9,21 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from cnnexplain.data.sources import DataUnavailableError, data_root
+from cnnexplain.data.sources import DataUnavailableError
 
 CACHE_ENV = "CNNEXPLAIN_CACHE"
 
 
 def cache_dir() -> Path:
-    """``$CNNEXPLAIN_CACHE`` if set, else ``<data_root()>/downloads``."""
-    return Path(os.environ[CACHE_ENV]).expanduser() if os.environ.get(CACHE_ENV) else data_root() / "downloads"
+    """The ONE folder for everything cnnexplain computes or downloads once: trained study networks,
+    influence scores, stylized images, checked downloads. ``$CNNEXPLAIN_CACHE`` if set, else
+    ``$XDG_CACHE_HOME/cnnexplain`` (``~/.cache/cnnexplain``). Never inside ``DATA_ROOT``: the user's data
+    folder holds only their data. Every entry's key follows its settings and the source of the code that
+    built it (:mod:`cnnexplain.cache`), so nothing stale is read; ``make clean-cache`` empties it."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser()
+    return base / "cnnexplain"
 
 
 def sha256sum(path: str | os.PathLike, chunk: int = 1 << 20) -> str:

@@ -512,7 +512,11 @@ def gatys_stylize(images: torch.Tensor, styles: torch.Tensor, steps: int = 20, s
         for t in (images.contiguous(), styles.contiguous(), which):
             digest.update(t.numpy().tobytes())
             digest.update(str(tuple(t.shape)).encode())
-        digest.update(f"steps={steps} seed={seed} v1".encode())
+        from cnnexplain.cache import source_key
+        from cnnexplain.methods import style
+
+        # the key follows the pixels, the settings and the code that stylizes (no hand-bumped version)
+        digest.update(source_key({"steps": steps, "seed": seed}, gatys_stylize, style).encode())
         folder = Path(cache_root) if cache_root is not None else cache_dir() / "neuroview"
         path = folder / f"stylized_{digest.hexdigest()[:16]}.pt"
         if path.is_file():

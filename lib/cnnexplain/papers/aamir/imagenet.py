@@ -211,13 +211,17 @@ def paper_texture_patches(study: Study, n_per_class: int = 5, fraction: float = 
 
 
 def _study_key(root: Path, **settings) -> str:
-    import hashlib
-    import json
+    """The paper study's cache folder name: the settings, the data folder's file list and the source of
+    the code that builds the study (:func:`cnnexplain.cache.source_key`: no hand-bumped version)."""
+    import sys
+
+    from cnnexplain.cache import source_key
+    from cnnexplain.methods import disturb, style
 
     files = sorted(str(p.relative_to(root)) for sub in ("imagenet", "styles") if (root / sub).is_dir()
                    for p in (root / sub).rglob("*") if p.is_file())
-    text = json.dumps({"root": str(root.resolve()), "files": files, **settings}, sort_keys=True)
-    return "paper-" + hashlib.sha256(text.encode()).hexdigest()[:16]
+    return "paper-" + source_key({"root": str(root.resolve()), "files": files, **settings},
+                                 sys.modules[__name__], disturb, style)
 
 
 def build_paper_study(data_root_dir=None, n_train_per_wnid: int = 30, n_test_per_class: int = 5,
