@@ -25,8 +25,8 @@ from cnnexplain.train import fit
 
 #: In words, for table headers and axes: the sign of the influence scores notebook 50 shows.
 SIGN = "I = I_up,loss (Koh & Liang; Eq. 5 as printed): + = harmful, up-weighting the image raises the test loss"
-PREDICTED_AXIS = "predicted change in test loss on removal, −I/n (I: + = harmful)"
-ACTUAL_AXIS = "actual change in test loss on removal (retrained)"
+PREDICTED_AXIS = "predicted change on removal\n−I/n (I: + = harmful)"
+ACTUAL_AXIS = "actual change of the test loss\non removal (retrained)"
 
 
 def small_mnist(n_train: int, n_test: int, seed: int = 0):
@@ -161,7 +161,7 @@ def fig2_figure(check: Fig2Check, n_train: int):
 
     r = check.correlations()
     table = check.table
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.8))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 5.4))
     for ax, column, title, name in [(axes[0], "predicted_change_global", "global Hessian (Koh & Liang)", "global"),
                                     (axes[1], "predicted_change_layerwise", "sum of layer-wise scores (Aamir Eq. 7)",
                                      "layerwise_total")]:
@@ -174,7 +174,7 @@ def fig2_figure(check: Fig2Check, n_train: int):
               PREDICTED_AXIS)
     fig.suptitle(f"Fig. 2 check (Koh & Liang 2017): removing the {len(table)} most influential of {n_train} "
                  f"training images\n{SIGN}", fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.9))
     return fig
 
 
@@ -197,8 +197,8 @@ def removal_figure(check: Fig2Check, x_train, removal: int):
         ax.axis("off")
     ax_scatter.scatter(check.table["actual_change"], check.table["predicted_change_global"], s=18, color="lightgrey")
     ax_scatter.scatter([row.actual_change], [row.predicted_change_global], s=60, color="crimson")
-    label(ax_scatter, f"removal {removal + 1} of {len(check.table)}: predicted {row.predicted_change_global:+.2e}, "
+    label(ax_scatter, f"removal {removal + 1} of {len(check.table)}:\npredicted {row.predicted_change_global:+.2e}, "
           f"actual {row.actual_change:+.2e}", ACTUAL_AXIS, PREDICTED_AXIS)
     fig.suptitle("Fig. 2 check (Koh & Liang 2017), one removal")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.93))
     return fig
