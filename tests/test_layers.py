@@ -21,6 +21,7 @@ ALLOWED = {
     "data": {"utility", "methods", "models", "data"},
     "papers": {"utility", "methods", "models", "data", "papers", "notebook"},
     "notebook": {"utility", "notebook"},
+    "teaching": {"utility", "methods", "models", "data", "papers", "notebook", "teaching"},
 }
 PAPERS_MAY_NOT = {"cnnexplain.notebook.reproduce", "cnnexplain.notebook.report"}
 
