@@ -15,7 +15,7 @@ PROFILE ?= default
 NOTEBOOKS ?=
 PYTEST_ARGS ?=
 
-.PHONY: install test unit browser reproduce reproduce-paper-cpu lab clean-results clean
+.PHONY: install test unit browser reproduce reproduce-paper-cpu lab student clean-results clean
 
 install: $(STAMP)
 
@@ -47,6 +47,11 @@ reproduce-paper-cpu: $(STAMP)
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/
+
+# The student edition (docs/teaching.md): notebooks/ with every solution cell replaced by a stub, in student/.
+student: $(STAMP)
+	rm -rf student
+	$(PY) -m cnnexplain.teaching.student notebooks/ student/
 
 clean-results:
 	find results -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +

@@ -5,7 +5,8 @@ ones inside functions), and no import cycles between modules.
 - methods: utilities and methods — never data, models, papers or notebook plumbing;
 - models, data: utilities, methods, models, data;
 - papers: anything but the batch runner and report; only papers import papers;
-- notebook: utilities and notebook — no method, no paper.
+- notebook: utilities and notebook — no method, no paper;
+- teaching: anything (utilities, methods, models, data, papers, notebook plumbing); nothing imports it.
 """
 
 import ast

@@ -264,7 +264,8 @@ def check_intra_class_average(answer, seed: int = 0):
     return close("21.3", answer, expected,
                  hint="average only the scores of training images whose label equals the test image's label",
                  diagnoses=[(scores.mean().item(), "that averages over every training image; I_avg is intra-class"),
-                            (scores[train_labels == test_label].sum().item(), "average, do not sum")],
+                            (scores[train_labels == test_label].sum().item(), "I_avg is a mean: divide the class's total by its number "
+                                                                                  "of training images")],
                  right="the intra-class I_avg of Fig. 3–4.")
 
 
@@ -471,7 +472,7 @@ def check_view_mean_weights(answer, seed: int = 0):
                       "them per view and average",
                  diagnoses=[(W.reshape(3, 5, 4).mean(1).numpy(), "the units are concatenated view after view, "
                                                                  "not interleaved"),
-                            (W.reshape(3, 4, 5).sum(-1).numpy(), "average, do not sum")],
+                            (W.reshape(3, 4, 5).sum(-1).numpy(), "a view's mean weight: divide the sum by the view's number of units")],
                  right="Fig. 5's per-view mean weight: compare views within one class.")
 
 

@@ -33,11 +33,11 @@ EXERCISES = [
              ("answer = layer_scores[0, 0].abs().sum(dim=(-2, -1))",
               "answer = layer_scores[0, 0].mean(dim=(-2, -1))")),
     Exercise("11.2", "implement", "Positive share of a score map",
-             "**Implement.** `scores` is a 28×28 map of signed input scores for one class. Compute its positive "
+             "**Implement.** `digit_scores` is a 28×28 map of signed input scores for one class. Compute its positive "
              "share $\\sum s^+ / \\sum |s|$. Would you expect it above or below 0.5 for the class the net predicts?",
-             GIVEN + "scores = exercises.input_score_map(SEED)\n",
-             "answer = (scores.clamp_min(0).sum() / scores.abs().sum()).item()",
+             GIVEN + "digit_scores = exercises.input_score_map(SEED)\n",
+             "answer = (digit_scores.clamp_min(0).sum() / digit_scores.abs().sum()).item()",
              "checks.check_positive_share(answer, seed=SEED)",
-             ("answer = (scores.clamp_min(0).sum() / scores.sum()).item()",
-              "answer = (scores > 0).float().mean().item()")),
+             ("answer = (digit_scores.clamp_min(0).sum() / digit_scores.sum()).item()",
+              "answer = (digit_scores > 0).float().mean().item()")),
 ]

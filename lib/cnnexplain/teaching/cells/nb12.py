@@ -24,20 +24,20 @@ outputs, the scores for "real" and "fake" have opposite signs.
 GIVEN = "import numpy as np\nimport torch\nfrom cnnexplain.teaching import checks, exercises\n"
 EXERCISES = [
     Exercise("12.1", "implement", "The informative pixels",
-             "**Implement.** `scores` are the per-channel input scores `(3, 16, 16)` of one image. Build the "
+             "**Implement.** `rgb_scores` are the per-channel input scores `(3, 16, 16)` of one image. Build the "
              "boolean `(16, 16)` mask of the 5 % pixels with the highest channel-summed scores (ties: keep all).",
-             GIVEN + "scores = exercises.rgb_scores(SEED)\n",
-             "summed = scores.sum(0)\n"
-             "k = round(0.05 * summed.numel())\n"
-             "answer = summed >= summed.flatten().topk(k).values.min()",
+             GIVEN + "rgb_scores = exercises.rgb_scores(SEED)\n",
+             "summed = rgb_scores.sum(0)\n"
+             "n_top = round(0.05 * summed.numel())\n"
+             "answer = summed >= summed.flatten().topk(n_top).values.min()",
              "checks.check_top_fraction_mask(answer, seed=SEED)",
-             ("answer = scores.sum(0).abs() >= scores.sum(0).abs().flatten().topk(13).values.min()",
-              "answer = scores.sum(0) >= scores.sum(0).flatten().topk(20).values.min()")),
+             ("answer = rgb_scores.sum(0).abs() >= rgb_scores.sum(0).abs().flatten().topk(13).values.min()",
+              "answer = rgb_scores.sum(0) >= rgb_scores.sum(0).flatten().topk(20).values.min()")),
     Exercise("12.2", "implement", "Colour channels' shares",
-             "**Implement.** For the same `scores`, compute each colour channel's share of the total score "
+             "**Implement.** For the same `rgb_scores`, compute each colour channel's share of the total score "
              "magnitude (3 numbers that sum to 1). Which channel carries most of the evidence here?",
-             GIVEN + "scores = exercises.rgb_scores(SEED)\n",
-             "per_channel = scores.abs().sum(dim=(1, 2))\nanswer = per_channel / per_channel.sum()",
+             GIVEN + "rgb_scores = exercises.rgb_scores(SEED)\n",
+             "per_channel = rgb_scores.abs().sum(dim=(1, 2))\nanswer = per_channel / per_channel.sum()",
              "checks.check_channel_shares(answer, seed=SEED)",
-             ("answer = scores.sum(dim=(1, 2)) / scores.sum()",)),
+             ("answer = rgb_scores.sum(dim=(1, 2)) / rgb_scores.sum()",)),
 ]

@@ -31,21 +31,21 @@ EXERCISES = [
              "image's shape class and texture class (numpy arrays). Some images have no cue conflict (shape = "
              "texture). Compute the shape bias.",
              GIVEN + "prediction, shape, texture = exercises.cue_conflict_decisions(SEED)\n",
-             "conflict = shape != texture\n"
-             "n_shape = (prediction == shape)[conflict].sum()\n"
-             "n_texture = (prediction == texture)[conflict].sum()\n"
+             "is_conflict = shape != texture\n"
+             "n_shape = (prediction == shape)[is_conflict].sum()\n"
+             "n_texture = (prediction == texture)[is_conflict].sum()\n"
              "answer = n_shape / (n_shape + n_texture)",
              "checks.check_shape_bias(answer, seed=SEED)",
              ("answer = (prediction == shape)[shape != texture].mean()",
               "answer = (prediction == shape).sum() / ((prediction == shape) | (prediction == texture)).sum()")),
     Exercise("20.2", "implement", "The Gram matrix",
-             "**Implement.** `features` are one image's feature maps `(1, C=4, H=5, W=6)`. Compute its `(4, 4)` "
+             "**Implement.** `fmaps` are one image's feature maps `(1, C=4, H=5, W=6)`. Compute its `(4, 4)` "
              "Gram matrix, normalised as in the equation above. What does it forget about the image?",
-             GIVEN + "features = exercises.feature_map(SEED)\n",
-             "F = features[0].reshape(4, -1)\nanswer = F @ F.T / F.shape[1]",
+             GIVEN + "fmaps = exercises.feature_map(SEED)\n",
+             "F = fmaps[0].reshape(4, -1)\nanswer = F @ F.T / F.shape[1]",
              "checks.check_gram_matrix(answer, seed=SEED)",
-             ("F = features[0].reshape(4, -1)\nanswer = F @ F.T",
-              "F = features[0].reshape(4, -1)\nanswer = F @ F.T / F.numel()")),
+             ("F = fmaps[0].reshape(4, -1)\nanswer = F @ F.T",
+              "F = fmaps[0].reshape(4, -1)\nanswer = F @ F.T / F.numel()")),
     Exercise("20.3", "implement", "A white background",
              "**Implement.** `image` is `(3, 8, 8)` in [0, 1], `mask` is `(8, 8)`, True on the object. Build the "
              "white-background image.",

@@ -30,13 +30,13 @@ I_{\text{avg}}(\hat x_k) = \frac{1}{|\{j: y_j = \hat y_k\}|}\sum_{j:\,y_j=\hat y
 GIVEN = "import torch\nfrom cnnexplain.teaching import checks, exercises\n"
 EXERCISES = [
     Exercise("21.1", "implement", "An inverse-HVP on a 2×2 Hessian",
-             "**Implement.** `H` is a layer's 2×2 Hessian block, `g` the test image's gradient and `damping` λ. "
-             "Compute $s = (H + \\lambda I)^{-1} g$.",
-             GIVEN + "H, g, damping = exercises.hessian_2x2()\n",
-             "answer = torch.linalg.solve(H + damping * torch.eye(2, dtype=H.dtype), g)",
+             "**Implement.** `H` is a layer's 2×2 Hessian block, `g_test` the test image's gradient and `damping` λ. "
+             "Compute $s = (H + \\lambda I)^{-1} g_{\\text{test}}$.",
+             GIVEN + "H, g_test, damping = exercises.hessian_2x2()\n",
+             "answer = torch.linalg.solve(H + damping * torch.eye(2, dtype=H.dtype), g_test)",
              "checks.check_inverse_hvp(answer)",
-             ("answer = torch.linalg.solve(H, g)",
-              "answer = (H + damping * torch.eye(2, dtype=H.dtype)) @ g")),
+             ("answer = torch.linalg.solve(H, g_test)",
+              "answer = (H + damping * torch.eye(2, dtype=H.dtype)) @ g_test")),
     Exercise("21.2", "implement", "One training image's score, with the paper's sign",
              "**Implement.** With the same `H` and `damping`, the test gradient `g_test` and one training image's "
              "gradient `g_train`, compute the paper-sign score $S$. Does this training image help or hurt the "
@@ -48,10 +48,10 @@ EXERCISES = [
              ("s = torch.linalg.solve(H + damping * torch.eye(2, dtype=H.dtype), g_test)\n"
               "answer = -(g_train @ s).item()",)),
     Exercise("21.3", "implement", "I_avg of one test image",
-             "**Implement.** `scores` are the I_total scores of 12 training images on one test image, "
+             "**Implement.** `train_scores` are the I_total scores of 12 training images on one test image, "
              "`train_labels` their classes and `test_label` the test image's class. Compute its intra-class I_avg.",
-             GIVEN + "scores, train_labels, test_label = exercises.class_scores(SEED)\n",
-             "answer = scores[train_labels == test_label].mean().item()",
+             GIVEN + "train_scores, train_labels, test_label = exercises.class_scores(SEED)\n",
+             "answer = train_scores[train_labels == test_label].mean().item()",
              "checks.check_intra_class_average(answer, seed=SEED)",
-             ("answer = scores.mean().item()", "answer = scores[train_labels == test_label].sum().item()")),
+             ("answer = train_scores.mean().item()", "answer = train_scores[train_labels == test_label].sum().item()")),
 ]

@@ -25,14 +25,14 @@ and class $c$'s concept score sums its weights over the units labelled $k$: $C_{
 GIVEN = "import numpy as np\nfrom cnnexplain.teaching import checks, exercises\n"
 EXERCISES = [
     Exercise("31.1", "implement", "Where do the largest weights sit?",
-             "**Implement.** `w` is one class's weights over 30 units and `layer[u]` the layer (0, 1, 2) of unit "
+             "**Implement.** `class_w` is one class's weights over 30 units and `unit_layer[u]` the layer (0, 1, 2) of unit "
              "`u`. Take the 6 largest (most positive) weights and give each layer's share among them (3 numbers). "
-             "Compare with chance, `np.bincount(layer) / 30`.",
-             GIVEN + "w, layer = exercises.class_weight_row(SEED)\n",
-             "top = np.argsort(-w)[:6]\nanswer = np.bincount(layer[top], minlength=3) / 6",
+             "Compare with chance, `np.bincount(unit_layer) / 30`.",
+             GIVEN + "class_w, unit_layer = exercises.class_weight_row(SEED)\n",
+             "top = np.argsort(-class_w)[:6]\nanswer = np.bincount(unit_layer[top], minlength=3) / 6",
              "checks.check_top_weight_shares(answer, seed=SEED)",
-             ("top = np.argsort(-np.abs(w))[:6]\nanswer = np.bincount(layer[top], minlength=3) / 6",
-              "answer = np.bincount(layer, minlength=3) / 30")),
+             ("top = np.argsort(-np.abs(class_w))[:6]\nanswer = np.bincount(unit_layer[top], minlength=3) / 6",
+              "answer = np.bincount(unit_layer, minlength=3) / 30")),
     Exercise("31.2", "implement", "One dissection IoU",
              "**Implement.** `unit_map` is a unit's code map (8 × 8), `threshold` its threshold and `concept` a "
              "concept's mask. Compute the IoU of the thresholded map with the mask.",

@@ -24,12 +24,12 @@ the *model* decorrelates. **Efficiency**: time per explanation / time of one gra
 GIVEN = "import numpy as np\nfrom cnnexplain.teaching import checks, exercises\n"
 EXERCISES = [
     Exercise("42.1", "implement", "A deletion-curve AUC",
-             "**Implement.** `fractions` (not evenly spaced) and `curve` give the class probability as pixels are "
+             "**Implement.** `del_fractions` (not evenly spaced) and `del_curve` give the class probability as pixels are "
              "deleted. Compute the area under the curve.",
-             GIVEN + "fractions, curve = exercises.deletion_curve_data()\n",
-             "answer = float(np.trapezoid(curve, fractions))",
+             GIVEN + "del_fractions, del_curve = exercises.deletion_curve_data()\n",
+             "answer = float(np.trapezoid(del_curve, del_fractions))",
              "checks.check_deletion_auc(answer)",
-             ("answer = float(curve.mean())", "answer = float(np.trapezoid(fractions, curve))")),
+             ("answer = float(del_curve.mean())", "answer = float(np.trapezoid(del_fractions, del_curve))")),
     Exercise("42.2", "implement", "Completeness error",
              "**Implement.** `a` is an attribution map, `score_x` the class score of the image and `score_base` "
              "that of the baseline. Compute the relative completeness error. Is this method locally additive by "

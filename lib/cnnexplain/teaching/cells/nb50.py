@@ -34,12 +34,12 @@ EXERCISES = [
              ("i_up = -(g_test @ torch.linalg.solve(H, g_train))\nanswer = (i_up / n).item()",
               "i_up = -(g_test @ torch.linalg.solve(H, g_train))\nanswer = i_up.item()")),
     Exercise("50.2", "implement", "Fig. 2's correlation",
-             "**Implement.** `predicted` and `actual` are the predicted and retrained test-loss changes of 12 "
+             "**Implement.** `pred_change` and `true_change` are the predicted and retrained test-loss changes of 12 "
              "removals. Compute Pearson's r.",
-             GIVEN + "predicted, actual = exercises.predicted_and_actual(SEED)\n",
-             "answer = np.corrcoef(predicted, actual)[0, 1]",
+             GIVEN + "pred_change, true_change = exercises.predicted_and_actual(SEED)\n",
+             "answer = np.corrcoef(pred_change, true_change)[0, 1]",
              "checks.check_pearson(answer, seed=SEED)",
-             ("from scipy.stats import spearmanr\nanswer = spearmanr(predicted, actual).statistic",)),
+             ("from scipy.stats import spearmanr\nanswer = spearmanr(pred_change, true_change).statistic",)),
     Exercise("50.3", "parameter", "More damping",
              "**Change a parameter and explain.** Replace `H` by `H + damping * I` for damping 0, 0.1 and 1 and "
              "recompute the prediction of 50.1. Do the predicted changes `'shrink'`, `'grow'` or stay "
