@@ -77,6 +77,9 @@ def test_check_fails_helpfully_on_wrong_answers(ex):
         assert len(result.message) > 20, f"{ex.id}: message too short to help: {result.message!r}"
         for form in spelled(solution):
             assert form not in result.message, f"{ex.id}: message reveals the solution {form!r}: {result.message}"
+        for line in ex.solution.splitlines():
+            code = line.split("#")[0].strip().removeprefix("answer = ")
+            assert len(code) < 12 or code not in result.message, f"{ex.id}: message shows solution code {code!r}"
     result, _ = run_exercise(ex, "answer = ...")
     assert not result.ok and result.message == NO_ANSWER
 

@@ -37,8 +37,8 @@ def check_accuracy(answer, seed: int = 0):
     logits, labels = ex.tour_logits(seed)
     hits = (logits.argmax(1) == labels)
     return close("00.2", answer, hits.float().mean().item(),
-                 hint="the prediction is the class with the largest logit (argmax over dim 1); compare it with "
-                      "the labels and average",
+                 hint="the prediction is the class with the largest logit; compare it with the label of each digit "
+                      "and take the share of matches",
                  diagnoses=[(hits.sum().item(), "that is a count; accuracy is a share in [0, 1]"),
                             ((logits.argmin(1) == labels).float().mean().item(),
                              "the predicted class has the *largest* logit")],
@@ -232,7 +232,7 @@ def check_inverse_hvp(answer):
     hessian, g, damping = ex.hessian_2x2()
     expected = ExactSolver().solve(DenseBlock("block", hessian), g, damping)[0].numpy()
     return close("21.1", answer, expected,
-                 hint="solve the linear system (H + λI) s = g (torch.linalg.solve), do not multiply",
+                 hint="s solves the linear system (H + λI) s = g: solve it, do not multiply by the matrix",
                  diagnoses=[(torch.linalg.solve(hessian, g).numpy(), "add the damping λI to H before solving"),
                             (((hessian + damping * torch.eye(2)) @ g).numpy(), "that multiplies by H + λI; the "
                                                                                "influence needs its inverse"),
@@ -323,8 +323,8 @@ def check_three_clusters(answer, seed: int = 0):
     pairs = [{n for n, lab in zip(names, labels) if lab == k} for k in set(labels)]
     expected = next(p for p in pairs if len(p) == 2)
     return same_set("23.2", answer, expected, names,
-                    hint="cluster with scipy.cluster.hierarchy.linkage(method='average', metric='correlation') and "
-                         "fcluster(..., 3, criterion='maxclust'), or reason from the profiles' shapes",
+                    hint="cluster the four profiles by average linkage on correlation distance and cut the tree into 3 "
+                         "clusters, or reason from the profiles' shapes (not their offsets)",
                     right="the paper's {original, white background} cluster: the background barely changes "
                           "the influence profile.")
 
@@ -551,8 +551,8 @@ def check_deletion_auc(answer):
 
     f, curve = ex.deletion_curve_data()
     return close("42.1", answer, float(curve_auc(f, curve)),
-                 hint="integrate the probability over the deleted fraction with the trapezoid rule "
-                      "(np.trapezoid(curve, fractions)); the fractions are not evenly spaced",
+                 hint="integrate the probability over the deleted fraction with the trapezoid rule; the "
+                      "fractions are not evenly spaced",
                  diagnoses=[(curve.mean(), "the fractions are not evenly spaced: a plain mean is not the area"),
                             (np.trapezoid(f, curve), "integrate the curve over the fractions (y first, then x)")],
                  right="low deletion AUC = the probability falls fast = a faithful ranking of pixels.")
@@ -607,7 +607,7 @@ def check_pearson(answer, seed: int = 0):
 
     predicted, actual = ex.predicted_and_actual(seed)
     return close("50.2", answer, pearsonr(predicted, actual).statistic,
-                 hint="the linear (Pearson) correlation coefficient of the two arrays (np.corrcoef)",
+                 hint="Fig. 2 reports the linear (Pearson) correlation coefficient of the two arrays",
                  diagnoses=[(spearmanr(predicted, actual).statistic, "that is Spearman's rank correlation; Fig. 2 "
                                                                      "reports Pearson's r")],
                  right="Koh & Liang report r ≈ 0.86–0.99 on their convex and CNN examples.")

@@ -24,6 +24,9 @@ class Result:
     def __repr__(self) -> str:
         return f"Result(exercise={self.exercise!r}, ok={self.ok})"
 
+    def _ipython_display_(self) -> None:
+        """The check already printed its verdict: as a cell's last value, show nothing more."""
+
 
 def report(exercise: str, ok: bool, message: str) -> Result:
     """Print the verdict (works the same in JupyterLab and under papermill) and return it."""
