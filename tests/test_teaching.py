@@ -205,3 +205,48 @@ def test_the_student_edition_runs_and_reports_no_answer_yet(copies, tmp_path):
                            "--results-dir", str(results)]) == 0
     text = _outputs(nbformat.read(results / "smoke" / "00_tour" / "00_tour.ipynb", as_version=4))
     assert text.count("✘ not yet") == len(CELLS["00_tour"].exercises) and "no answer yet" in text
+
+
+def test_committed_notebooks_carry_the_current_teaching_cells():
+    """Once inserted (python -m cnnexplain.teaching.insert notebooks/), the committed notebooks must keep
+    up with lib/cnnexplain/teaching/cells: edit the cells there, then re-run the insertion."""
+    inserted = [p for p in NOTEBOOKS if any("teaching" in c.metadata for c in nbformat.read(p, as_version=4).cells)]
+    if not inserted:
+        pytest.skip("the teaching cells are not inserted yet: python -m cnnexplain.teaching.insert notebooks/")
+    assert len(inserted) == len(NOTEBOOKS), f"only {len(inserted)} notebooks carry teaching cells"
+    assert insert.main([str(ROOT / "notebooks"), "--check"]) == 0, \
+        "notebooks are behind lib/cnnexplain/teaching/cells: python -m cnnexplain.teaching.insert notebooks/"
+
+
+SHARED_OK = {"np", "torch", "math", "itertools", "influential_scores", "toy_min_network", "linkage", "fcluster",
+             "spearmanr", "NeuroView", "METHODS"}  # modules and library functions: rebinding them is harmless
+
+
+def _assigned(source: str) -> set[str]:
+    import ast
+
+    source = "\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!")))  # magics
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            found.add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            found.add(node.name)
+        elif isinstance(node, ast.alias):
+            found.add((node.asname or node.name).split(".")[0])
+    for node in ast.walk(ast.parse(source)):  # comprehension variables do not leak
+        if isinstance(node, ast.comprehension):
+            found -= {n.id for n in ast.walk(node.target) if isinstance(n, ast.Name)}
+    return found
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_exercises_do_not_rebind_the_notebooks_names(path):
+    """The exercises run after the notebook's explore() widgets, whose callbacks read the notebook's globals:
+    an exercise must not rebind one of them (a slider moved afterwards would draw the exercise's object)."""
+    nb = nbformat.read(path, as_version=4)
+    own = set().union(*[_assigned(c.source) for c in nb.cells
+                        if c.cell_type == "code" and "teaching" not in c.metadata])
+    mine = set().union(*[_assigned(ex.given) | _assigned(ex.solution) for ex in CELLS[path.stem].exercises])
+    clash = sorted((own & mine) - SHARED_OK)
+    assert not clash, f"{path.stem}: exercise cells rebind the notebook's {clash}: rename them in teaching/cells"
