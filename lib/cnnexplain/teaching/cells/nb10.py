@@ -15,7 +15,7 @@ layer $l$ (node $i$) and layer $l+1$ (node $j$), with weight $w^l_{i,j}$ (PyTorc
 `layer.weight[j, i]`):
 
 $$\mathcal{J}^{l,l+1}_{i,j} = \frac{w^l_{i,j}\,L^l_i}{\sum_{i'} \big|w^l_{i',j}\,L^l_{i'}\big|}
-\qquad(\text{`reference.dense\_matrix(weight, values)`})$$
+\qquad(\texttt{reference.dense\_matrix(weight, values)})$$
 
 and the influential scores of layer $l$ on layer $m$ are the product
 $\mathcal{S}^{l\to m} = \mathcal{J}^{l,l+1}\,\mathcal{J}^{l+1,l+2}\cdots\mathcal{J}^{m-1,m}$

@@ -18,7 +18,7 @@ $s_c(p) = \mathcal{S}^{\text{input}\to\text{output}}_{p,c}$ for every pixel $p$
 (`influential_scores(model, x, source="input", target="output")`, shape `(N, 10, 1, 28, 28)`), and the
 **filter scores** of layer L1 sum a filter $f$'s node scores over its map,
 
-$$F_{c}(f) = \sum_{u,v} s^{L1}_{c}(f, u, v)\qquad(\text{`filter\_scores(layer\_scores)`}).$$
+$$F_{c}(f) = \sum_{u,v} s^{L1}_{c}(f, u, v)\qquad(\texttt{filter\_scores(layer\_scores)}).$$
 
 The positive share of a map is $\sum_p s^+_c(p) / \sum_p |s_c(p)|$.
 """

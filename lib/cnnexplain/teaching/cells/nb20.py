@@ -13,7 +13,7 @@ EQUATIONS = r"""
 Gatys et al. describe the *style* (texture) of an image by the Gram matrices of its feature maps: with
 $F^l \in \mathbb{R}^{C \times HW}$ the flattened maps of layer $l$ (`features.reshape(B, C, H*W)`),
 
-$$G^l = \frac{1}{HW}\,F^l (F^l)^\top \qquad(\text{`style.gram\_matrix(features)`}),$$
+$$G^l = \frac{1}{HW}\,F^l (F^l)^\top \qquad(\texttt{style.gram\_matrix(features)}),$$
 
 and style transfer minimises $\alpha\,\lVert F^{l_c}(x) - F^{l_c}(x_c)\rVert^2 +
 \beta \sum_l \lVert G^l(x) - G^l(x_s)\rVert^2$ over the pixels $x$ (content image $x_c$, style image $x_s$;
@@ -22,7 +22,7 @@ $x_{\text{wb}} = m \odot x + (1 - m)\cdot 1$ (`disturb.white_background`). On cu
 (shape of one class, texture of another):
 
 $$\text{shape bias} = \frac{\#\,\text{shape decisions}}{\#\,\text{shape decisions} + \#\,\text{texture decisions}}
-\qquad(\text{`shape\_bias.shape\_bias(pred, shape, texture)`}).$$
+\qquad(\texttt{shape\_bias.shape\_bias(pred, shape, texture)}).$$
 """
 GIVEN = "import numpy as np\nimport torch\nfrom cnnexplain.teaching import checks, exercises\n"
 EXERCISES = [

@@ -15,7 +15,7 @@ towards the patch's Gram matrices; $L_{\text{style}}(k)$ is the style loss after
 (`StyleResult.history["style"]`). Our measurable stand-in for the paper's "texture %":
 
 $$\text{dose}(k) = 1 - \frac{L_{\text{style}}(k)}{L_{\text{style}}(0)} \in [0, 1]
-\qquad(\text{`StyleResult.dose()`}),$$
+\qquad(\texttt{StyleResult.dose()}),$$
 
 and along the series we track $p(\text{content class}\mid x^{(k)})$, $p(\text{texture class}\mid x^{(k)})$
 and the intra-class $I_{\text{avg}}(x^{(k)})$ of notebook 21 (paper sign: high = helpful).

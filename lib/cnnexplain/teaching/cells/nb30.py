@@ -11,14 +11,14 @@ EQUATIONS = r"""
 ## NeuroView (Barberan et al. Eq. 1–2)
 
 For unit $u$ of any convolutional layer with pre-activation map $z_u(x)$, the soft vector-quantisation
-code is the probability that the unit is on, pooled over space (`soft_vq`, `pool_code(code, POOLING)`):
+code is the probability that the unit is on, pooled over space (`soft_vq`, `pool_code(code, "max")` or `"mean"`):
 
 $$q_u(x) = \operatorname{pool}_{(h,w)}\ \sigma\big(z_u(x)_{h,w}\big),\qquad \sigma(t) = \frac{1}{1+e^{-t}},$$
 
 and all units of all layers, concatenated into $q(x) \in [0,1]^U$ ($U$ = `NeuroView(...).n_units`), feed one
-linear classifier:
+linear classifier (`NeuroView.classifier`):
 
-$$\hat y(x) = \operatorname{softmax}\big(W q(x) + b\big)\qquad\text{(Eq. 2; `NeuroView.classifier`)}.$$
+$$\hat y(x) = \operatorname{softmax}\big(W q(x) + b\big)\qquad\text{(Eq. 2)}.$$
 
 `STANDARDIZE_CODES` inserts $(q - \mu)/s$ before the linear layer; after training it folds into
 $W' = W/s$, $b' = b - W'\mu$ (`NeuroView.weights()`, `.bias()`), so $W'$ is Eq. 2's weight on the raw codes.

@@ -17,7 +17,7 @@ $|\{u \in \mathcal{T}_c : \ell(u) = l\}| / |\mathcal{T}_c|$ (`top_weight_layer_s
 $U_l/U$. Dissection (Bau et al.) thresholds unit $u$'s code map at its quantile $t_u$
 (`DISSECTION_QUANTILE`) and labels it with the concept $k$ of highest
 
-$$\mathrm{IoU}_{u,k} = \frac{|\{q_u > t_u\} \cap M_k|}{|\{q_u > t_u\} \cup M_k|}\qquad(\text{`unit\_iou`}),$$
+$$\mathrm{IoU}_{u,k} = \frac{|\{q_u > t_u\} \cap M_k|}{|\{q_u > t_u\} \cup M_k|}\qquad(\texttt{unit\_iou}),$$
 
 and class $c$'s concept score sums its weights over the units labelled $k$: $C_{c,k} = \sum_{u:\,k(u)=k} W_{c,u}$
 (`class_concepts`).

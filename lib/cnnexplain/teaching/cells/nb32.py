@@ -16,7 +16,7 @@ and the NeuroView network. A multi-view NeuroView concatenates the codes of $V$ 
 $q = [q^{(1)}, \dots, q^{(V)}]$, into one classifier (`MultiViewNeuroView`), so class $c$'s weights split
 into per-view blocks and the per-view mean weight is
 
-$$\bar W_{c,v} = \frac{1}{U_v}\sum_{u=1}^{U_v} W_{c,(v,u)}\qquad(\text{`view\_mean\_weights()`}).$$
+$$\bar W_{c,v} = \frac{1}{U_v}\sum_{u=1}^{U_v} W_{c,(v,u)}\qquad(\texttt{view\_mean\_weights()}).$$
 """
 GIVEN = "import torch\nfrom cnnexplain.teaching import checks, exercises\n"
 EXERCISES = [

@@ -14,9 +14,9 @@ For class score $S_c$ (logit), image $x$ and baseline $\bar x$ (`baseline=0.0`):
 
 $$\text{saliency: } a = \nabla_x S_c(x),\qquad \text{gradient}\times\text{input: } a = x \odot \nabla_x S_c(x),$$
 $$\text{integrated gradients: } a = (x - \bar x) \odot \int_0^1 \nabla_x S_c\big(\bar x + \alpha(x - \bar x)\big)\,d\alpha
-\quad(\text{`n\_steps`}),\qquad \textstyle\sum a = S_c(x) - S_c(\bar x),$$
+\quad(\texttt{n\_steps}),\qquad \textstyle\sum a = S_c(x) - S_c(\bar x),$$
 $$\text{SmoothGrad: } a = \tfrac1n \textstyle\sum_{i=1}^n \nabla_x S_c(x + \varepsilon_i),\ \varepsilon_i \sim \mathcal N(0, \sigma^2)
-\quad(\text{`n\_samples`, `noise\_level`}),$$
+\quad(\texttt{n\_samples, noise\_level}),$$
 $$\text{CAM: } M_c = \textstyle\sum_k w_{c,k} A_k,\qquad
 \text{Grad-CAM: } M_c = \mathrm{ReLU}\big(\textstyle\sum_k \alpha_{c,k} A_k\big),\ \alpha_{c,k} = \frac{1}{HW}\sum_{h,w}\frac{\partial S_c}{\partial A_{k,h,w}},$$
 
