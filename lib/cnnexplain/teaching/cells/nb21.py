@@ -23,9 +23,9 @@ and scores every training image with $S_l(x_j,\hat x_k) = \nabla_{\theta^l}L(x_j
 $S = -\text{(Eq. 5)}$, high = helpful (`aamir.PAPER_SIGN`). Then
 
 $$I_{\text{total}} = \sum_{l=1}^{16} S_l \quad\text{(Eq. 7)},\qquad
-I_{\text{avg}}(\hat x_k) = \frac{1}{|\{j: y_j = \hat y_k\}|}\sum_{j:\,y_j=\hat y_k} I_{\text{total}}(x_j,\hat x_k)$$
+I_{\text{avg}}(\hat x_k) = \frac{1}{|\{j: y_j = c_k\}|}\sum_{j:\,y_j=c_k} I_{\text{total}}(x_j,\hat x_k)$$
 
-(`layerwise.LayerwiseInfluence(...).scores(...)`, `.total`, `layerwise.intra_class_average`).
+with $c_k$ the class of the test image $\hat x_k$ (`layerwise.LayerwiseInfluence(...).scores(...)`, `.total`, `layerwise.intra_class_average`).
 """
 GIVEN = "import torch\nfrom cnnexplain.teaching import checks, exercises\n"
 EXERCISES = [
