@@ -15,7 +15,7 @@ PROFILE ?= default
 NOTEBOOKS ?=
 PYTEST_ARGS ?=
 
-.PHONY: install test unit browser reproduce reproduce-paper-cpu lab clean-results clean-cache clean
+.PHONY: install test unit browser reproduce reproduce-paper-cpu lab student docs clean-results clean-cache clean
 
 install: $(STAMP)
 
@@ -59,6 +59,11 @@ lab: $(STAMP)
 .PHONY: docs
 docs: $(STAMP)
 	$(PY) docs/build.py
+
+# The student edition (docs/teaching.md): notebooks/ with every solution cell replaced by a stub, in student/.
+student: $(STAMP)
+	rm -rf student
+	$(PY) -m cnnexplain.teaching.student notebooks/ student/
 
 clean-results:
 	find results -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +

@@ -5,7 +5,8 @@ ones inside functions), and no import cycles between modules.
 - methods: utilities and methods — never data, models, papers or notebook plumbing;
 - models, data: utilities, methods, models, data;
 - papers: anything but the batch runner and report; only papers import papers;
-- notebook: utilities and notebook — no method, no paper.
+- notebook: utilities and notebook — no method, no paper;
+- teaching: anything (utilities, methods, models, data, papers, notebook plumbing); nothing imports it.
 """
 
 import ast
@@ -21,6 +22,7 @@ ALLOWED = {
     "data": {"utility", "methods", "models", "data"},
     "papers": {"utility", "methods", "models", "data", "papers", "notebook"},
     "notebook": {"utility", "notebook"},
+    "teaching": {"utility", "methods", "models", "data", "papers", "notebook", "teaching"},
 }
 PAPERS_MAY_NOT = {"cnnexplain.notebook.reproduce", "cnnexplain.notebook.report"}
 
