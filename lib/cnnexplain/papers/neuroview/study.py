@@ -73,7 +73,9 @@ def plot_unit_weights(ax, weights: np.ndarray, boundaries: Sequence[int], title:
     ax.set_title(title)
     ax.set_xlabel("unit index (first conv layer → last)")
     ax.set_ylabel("linear classifier weight")
-    ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.0, 1.0), title="layer")
+    from cnnexplain.notebook.plots import legend_outside
+
+    legend_outside(ax, title="layer", fontsize="small", ncol=1 if last - first < 8 else 2)
     return ax
 
 
@@ -81,8 +83,9 @@ def explore_unit_weights(runs: Mapping[str, tuple], figure: str = "Fig. 3"):
     """Fig. 3 / Fig. 6 explorer: a class selector and a layer-range slider on :func:`plot_unit_weights`.
 
     ``runs`` maps a run's name to ``(NeuroView network, class names)``. The selector lists every
-    (run, class) pair that exists, so no choice silently falls back to another class; the slider spans
-    the deepest run's layers and is cut to each network's own depth (the title shows the layers drawn).
+    (run, class) pair that exists, so no choice silently falls back to another class; the layer slider
+    spans the selected network's own layers (a 5-layer AlexNet offers 1-5, not the deepest run's 1-8)
+    and follows the selector live.
     Static (the first class, all layers) under papermill, live in JupyterLab (:func:`cnnexplain.notebook.widgets.explore`).
     """
     import ipywidgets as w
@@ -94,21 +97,37 @@ def explore_unit_weights(runs: Mapping[str, tuple], figure: str = "Fig. 3"):
         raise ValueError("explore_unit_weights needs at least one run: {name: (NeuroView network, class names)}")
     choices = [(f"{run} / {name}", (run, index)) for run, (_, classes) in runs.items()
                for index, name in enumerate(classes)]
-    depth = max(len(net.layers) for net, _ in runs.values())
+    def depth(run_class) -> int:
+        return len(runs[run_class[0]][0].layers)
 
     def show_class_weights(run_class, layers):
         run, index = run_class
         net, classes = runs[run]
         n = len(net.layers)
-        first, last = min(layers[0], n) - 1, min(layers[1], n) - 1
+        if not 1 <= layers[0] <= layers[1] <= n:
+            raise ValueError(f"layers {layers} outside {run}'s conv1-conv{n}")
+        first, last = layers[0] - 1, layers[1] - 1
         fig, ax = plt.subplots(figsize=(10, 3.5))
         plot_unit_weights(ax, net.class_weights(index), net.layer_boundaries,
                           f"{figure} explorer: {run}, class '{classes[index]}', conv{first + 1}-conv{last + 1}",
                           layer_range=(first, last), layer_names=[f"conv{i + 1}" for i in range(n)])
         return fig
 
-    layers = w.IntRangeSlider(value=(1, depth), min=1, max=depth, description="layers", continuous_update=False)
-    return explore(show_class_weights, run_class=choices, layers=layers)
+    selector = w.Dropdown(options=choices, value=choices[0][1], description="run_class")
+    n = depth(selector.value)
+    layers = w.IntRangeSlider(value=(1, n), min=1, max=n, description="layers", continuous_update=False)
+
+    def fit_slider(change):  # the slider offers the selected network's layers, all of them selected
+        n = depth(change["new"])
+        if n >= layers.max:
+            layers.max = n
+            layers.value = (1, n)
+        else:
+            layers.value = (1, n)
+            layers.max = n
+
+    selector.observe(fit_slider, names="value")
+    return explore(show_class_weights, run_class=selector, layers=layers)
 
 
 def per_class_channel_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, class_names: Sequence[str]):
