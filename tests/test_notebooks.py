@@ -9,9 +9,16 @@ import nbformat
 import pytest
 
 from cnnexplain.notebook import reproduce
+from cnnexplain.notebook.plots import MIN_FONT_PT, READING_WIDTH_PX
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+# Notebooks whose saved figures are not yet held to the readability rule (cnnexplain.notebook.plots:
+# MIN_FONT_PT at READING_WIDTH_PX): the survey notebooks were being converted on another branch when the
+# rule landed (issue 17 item 7). Empty this set once their figures are fixed; do not add to it.
+FIGURES_TO_FIX = {"00_tour", "40_survey_taxonomy", "41_attribution_gallery", "42_measured_table1",
+                  "50_influence_vs_retraining"}
 
 
 def test_there_are_notebooks():
@@ -50,6 +57,12 @@ def test_notebook_runs_in_smoke_profile(path, tmp_path, capsys):
     assert run["status"] == "ok" and run["profile"] == "smoke"
     produced = list(folder.glob("*.png")) + list(folder.glob("*.csv"))
     assert produced, f"{path.stem} produced no figure or table"
+    if path.stem not in FIGURES_TO_FIX:
+        figures = json.loads((folder / "figures.json").read_text()) if (folder / "figures.json").exists() else {}
+        small = {name: entry["small_text"] for name, entry in figures.items() if entry["small_text"]}
+        assert not small, (f"{path.stem}: text below {MIN_FONT_PT} pt at {READING_WIDTH_PX} px in "
+                           + "; ".join(f"{name}.png: {texts}" for name, texts in small.items())
+                           + " (cnnexplain.notebook.plots: enlarge the text or narrow the figure)")
 
 
 def test_profiles_file_names_only_existing_notebooks_and_parameters():
