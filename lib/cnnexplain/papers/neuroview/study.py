@@ -329,7 +329,9 @@ def plot_table1_bars(table1):
         ax.text(i, max(r.plain_acc, r.neuroview_acc) + 1, f"{r.gap_points:+.1f}", ha="center", fontsize="small")
     ax.set_xticks(x, [f"{r.dataset}\n{r.network}" for r in table1.itertuples()], fontsize="small")
     ax.set_ylim(0, 110)
-    ax.legend(loc="lower right")
+    from cnnexplain.notebook.plots import legend_outside
+
+    legend_outside(ax)
     label(ax, "Table 1 (ours): test accuracy, plain vs NeuroView (gap in points above bars)", "data set / network",
           "test accuracy (%)")
     return fig
@@ -585,16 +587,17 @@ def plot_fig7(scenes, drops, cls: str = "ballroom"):
     """Fig. 7: one test image of ``cls`` unmodified and with R, G, B zeroed, and Table 2's mean drops as bars."""
     import matplotlib.pyplot as plt
 
-    from cnnexplain.notebook.plots import label
+    from cnnexplain.notebook.plots import label, legend_outside
 
     example = scenes.x_test[scenes.y_test == scenes.classes.index(cls)][:1]
     views = [example[0]] + [zero_channel(example, c)[0] for c in ("red", "green", "blue")]
-    fig, axes = plt.subplots(1, 5, figsize=(15, 3.2), gridspec_kw={"width_ratios": [1, 1, 1, 1, 3]})
+    fig, axes = plt.subplots(1, 5, figsize=(12, 3.6), gridspec_kw={"width_ratios": [1, 1, 1, 1, 3]})
     for ax, im, title in zip(axes, views, ["(a) unmodified", "(b) red = 0", "(c) green = 0", "(d) blue = 0"]):
-        ax.imshow(im.permute(1, 2, 0).numpy())
-        ax.set_title(f"Fig. 7{title[:3]} '{cls}' {title[4:]}", fontsize="small")
+        ax.imshow(im.permute(1, 2, 0).numpy(), interpolation="nearest")
+        ax.set_title(f"Fig. 7{title[:3]} '{cls}'\n{title[4:]}", fontsize=10)
         ax.axis("off")
     drops.plot.bar(ax=axes[4])
+    legend_outside(axes[4], "below", ncol=2)
     label(axes[4], "Table 2: mean accuracy drop over R/G/B zeroing", "class", "drop (points)")
     return fig
 
@@ -632,19 +635,19 @@ def plot_fig5(view_means: np.ndarray, classes: Sequence[str]):
     most and the fewest positive views. Returns ``(fig, positive views per class)``."""
     import matplotlib.pyplot as plt
 
-    from cnnexplain.notebook.plots import SIGNED_CMAP, label
+    from cnnexplain.notebook.plots import SIGNED_CMAP, colorbar, label
 
     n_views = view_means.shape[1]
-    fig, axes = plt.subplots(1, 3, figsize=(15, 3.6), gridspec_kw={"width_ratios": [2, 1, 1]})
+    fig, axes = plt.subplots(1, 3, figsize=(12.5, 3.8), gridspec_kw={"width_ratios": [2, 1, 1]})
     top = np.abs(view_means).max()
     im = axes[0].imshow(view_means, cmap=SIGNED_CMAP, vmin=-top, vmax=top, aspect="auto")
     axes[0].set_yticks(range(len(classes)), classes)
-    fig.colorbar(im, ax=axes[0], label="mean weight of the view's units")
+    colorbar(fig, im, axes[0], "mean weight of the view's units")
     label(axes[0], "Fig. 5: mean NeuroView weight per view and class", "view", "class")
     positive_views = (view_means > 0).sum(1)
     for ax, c in zip(axes[1:], (int(positive_views.argmax()), int(positive_views.argmin()))):
         ax.bar(range(n_views), view_means[c], color=["tab:red" if v > 0 else "tab:blue" for v in view_means[c]])
-        label(ax, f"Fig. 5: class '{classes[c]}' ({positive_views[c]} positive views)", "view", "mean unit weight")
+        label(ax, f"Fig. 5: class '{classes[c]}'\n({positive_views[c]} positive views)", "view", "mean unit weight")
         ax.set_xticks(range(n_views))
     return fig, positive_views
 
@@ -678,11 +681,12 @@ def plot_sound_layer_shares(shares):
     """Fig. 6 summary: :func:`sound_layer_shares` as grouped bars per layer."""
     import matplotlib.pyplot as plt
 
-    from cnnexplain.notebook.plots import label
+    from cnnexplain.notebook.plots import label, legend_outside
 
     fig, ax = plt.subplots(figsize=(7, 3.5))
     shares.set_index("layer").plot.bar(ax=ax)
-    label(ax, "Fig. 6 summary: layer of the top-5% positive weights, sound vs scenes (AlexNet layout)", "layer",
+    legend_outside(ax)
+    label(ax, "Fig. 6 summary: layer of the top-5% positive weights,\nsound vs scenes (AlexNet layout)", "layer",
           "share")
     return fig
 
