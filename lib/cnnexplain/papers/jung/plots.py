@@ -204,7 +204,7 @@ def filter_scores_figure(model, image, label_value: int, found: dict, node: int)
     per_filter, order, names = found["per_filter"], found["order"], model.kernel_names
     n = len(per_filter)
     chosen = [order[0], order[n // 3], order[2 * n // 3], order[-1]]
-    fig = plt.figure(figsize=(12, 13))
+    fig = plt.figure(figsize=(12, 11.5))
     grid = fig.add_gridspec(4, 6, height_ratios=[1.2, 1, 1, 1])
     ax = fig.add_subplot(grid[0, :])
     ax.bar(np.arange(1, n + 1), per_filter, color=np.where(per_filter >= 0, "tab:red", "tab:blue"))
