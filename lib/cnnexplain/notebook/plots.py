@@ -77,7 +77,7 @@ def legend_outside(ax, where: str = "right", **kwargs):
     if where == "right":
         options = {"loc": "upper left", "bbox_to_anchor": (1.02, 1.0), "borderaxespad": 0.0}
     elif where == "below":
-        options = {"loc": "upper center", "bbox_to_anchor": (0.5, -0.25), "borderaxespad": 0.0,
+        options = {"loc": "upper center", "bbox_to_anchor": (0.5, -0.3), "borderaxespad": 0.0,
                    "ncol": max(1, min(len(labels), 4))}
     else:
         raise ValueError(f"legend_outside(where={where!r}): use 'right' or 'below'")
