@@ -75,3 +75,19 @@ def test_profiles_file_names_only_existing_notebooks_and_parameters():
         parameters = notebook_parameters(path)
         for profile in PROFILES:
             overrides_for(overrides, path, profile, parameters)  # raises on an undefined parameter
+
+
+MAX_CODE_LINES = 80  # outside the parameters cell: notebooks hold prose, calls and figures; logic is in lib/
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_is_thin(path):
+    """At most 80 code lines outside the parameters cell, no private (``_name``) calls, no profile
+    branches (the library decides what a profile means), no inline verdicts (tests/test_claims.py)."""
+    nb = nbformat.read(path, as_version=4)
+    code = [c.source for c in nb.cells if c.cell_type == "code" and "parameters" not in c.metadata.get("tags", [])]
+    lines = [line for src in code for line in src.splitlines() if line.strip() and not line.strip().startswith("#")]
+    assert len(lines) <= MAX_CODE_LINES, f"{path.name}: {len(lines)} code lines (at most {MAX_CODE_LINES})"
+    text = "\n".join(code)
+    assert not re.search(r"(?<![\w])[A-Za-z_]\w*\._[a-z]\w*", text), f"{path.name} calls a private name"
+    assert not re.search(r"\bif\s+PROFILE\b|PROFILE\s*(==|!=|\bin\b)", text), f"{path.name} branches on PROFILE"

@@ -1,5 +1,8 @@
 """Tests of cnnexplain.papers.survey.study (Table 1 labels, taxonomy, measured table) and cnnexplain.data.photos."""
 
+from types import SimpleNamespace
+
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -166,29 +169,84 @@ def test_textured_shapes_model_reuses_the_aamir_study(monkeypatch, tmp_path):
 
 def _measured(eff_ratio, error, black_box):
     return pd.DataFrame([
-        dict(method="saliency", needs_training=False, time_per_image_s=0.001, time_vs_saliency=1.0,
+        dict(method="saliency", label="Saliency", needs_training=False, time_per_image_s=0.001, time_vs_saliency=1.0,
              completeness_error=0.9, runs_on_black_box=False, deletion_auc=0.1, insertion_auc=0.5),
-        dict(method="lime", needs_training=False, time_per_image_s=0.001 * eff_ratio, time_vs_saliency=eff_ratio,
+        dict(method="lime", label="LIME", needs_training=False, time_per_image_s=0.001 * eff_ratio, time_vs_saliency=eff_ratio,
              completeness_error=error, runs_on_black_box=black_box, deletion_auc=0.2, insertion_auc=0.4),
     ])
 
 
-def test_table1_claims_combine_models_with_numbers():
-    claims = {c["claim_id"]: c for c in survey.table1_claims({"A": _measured(50.0, 0.01, True),
-                                                              "B": _measured(5.0, 0.01, True)})}
-    eff = claims["table1_lime_efficiency"]  # survey: Low; A measures Low (50x), B High (5x)
-    assert eff["verdict"] == "partly reproduced" and "50.0x" in eff["ours"] and "5.0x" in eff["ours"]
-    assert "B" in eff["note"]
-    assert claims["table1_lime_model_agnostic"]["verdict"] == "reproduced"
-    assert claims["table1_lime_locality"]["verdict"] == "reproduced"
-    none = survey.table1_claims({"A": _measured(5.0, 0.5, False)})
-    assert {c["claim_id"]: c["verdict"] for c in none}["table1_lime_locality"] == "not reproduced"
+def test_table1_claim_inputs_feed_the_rules_per_model():
+    from cnnexplain.papers.survey import claims
+
+    inputs = survey.table1_claim_inputs({"A": _measured(50.0, 0.01, True), "B": _measured(5.0, 0.01, True)})
+    assert set(inputs) == {f"table1_{m}_{c}" for _, m, c in survey.table1.cells()}
+    assert inputs["table1_lime_efficiency"] == {"time_vs_saliency": {"A": 50.0, "B": 5.0}}
+    eff = claims.BOOK["table1_lime_efficiency"].evaluate(**inputs["table1_lime_efficiency"])  # survey: Low
+    assert eff.verdict == "partly reproduced" and "50.0x" in eff.ours and "B" in eff.note
+    assert claims.BOOK["table1_lime_model_agnostic"].evaluate(**inputs["table1_lime_model_agnostic"]).verdict == "reproduced"
+    assert claims.BOOK["table1_lime_locality"].evaluate(**inputs["table1_lime_locality"]).verdict == "reproduced"
+    # a method absent from the measured tables is not checked, not judged
+    assert claims.BOOK["table1_l2x_locality"].evaluate(**inputs["table1_l2x_locality"]).verdict == "not checked"
+    none = survey.table1_claim_inputs({"A": _measured(5.0, 0.5, False)})
+    assert claims.BOOK["table1_lime_locality"].evaluate(**none["table1_lime_locality"]).verdict == "not reproduced"
+
+
+def test_train_column_is_declared_not_measured():
+    labelled = survey.label_like_survey(_measured(50.0, 0.01, True))
+    assert "train_measured" not in labelled and set(labelled["train_declared"]) == {"No"}
+    assert set(survey.compare_with_survey(_measured(50.0, 0.01, True))["column"]) == {
+        "efficiency", "locality", "model_agnostic"}
+
+
+def _sanity_table(gbp=0.6):
+    return pd.DataFrame(dict(method=["guided_backprop", "saliency", "smoothgrad", "lrp"],
+                             sanity_all_layers=[gbp, 0.3, 0.39, 0.9], sanity_top_half=[0.95, 0.7, 0.6, 0.9]))
+
+
+def test_sanity_claim_inputs_feed_the_rule():
+    from cnnexplain.papers.survey import claims
+
+    inputs = survey.sanity_claim_inputs(_sanity_table(), accuracy=0.9)
+    assert inputs["gap_all_layers"] == pytest.approx(0.21) and inputs["gap_top_half"] == pytest.approx(0.25)
+    assert "LRP" in inputs["rho"]
+    assert claims.BOOK["adebayo_guided_backprop_insensitive_mnist"].evaluate(**inputs).verdict == "reproduced"
+    partly = survey.sanity_claim_inputs(_sanity_table(gbp=0.4), accuracy=0.9)
+    assert claims.BOOK["adebayo_guided_backprop_insensitive_shapes"].evaluate(**partly).verdict == "partly reproduced"
+    assert survey.sanity_claim_inputs(_sanity_table().iloc[1:], accuracy=0.9) is None  # no guided backprop
+
+
+def test_survey_vs_measured_tables_and_figures():
+    import matplotlib.pyplot as plt
+    from cnnexplain.papers.survey import plots
+
+    curve = (np.linspace(0, 1, 5), np.linspace(1, 0, 5))
+    sanity = pd.DataFrame(dict(step=[0, 1], randomized_through=["none", "fc"], spearman_mean=[1.0, 0.2]))
+    measured = {key: survey.Measurements(_measured(ratio, 0.01, True), deletion={"saliency": curve},
+                                         insertion={"saliency": curve}, sanity={"saliency": sanity})
+                for key, ratio in (("mnist", 50.0), ("shapes", 5.0))}
+    wide = survey.survey_vs_measured_wide(survey.survey_vs_measured(measured))
+    assert wide.loc[("LIME", "lime", "efficiency")].to_dict() == {"mnist": "Low", "shapes": "High", "survey": "Low"}
+    assert list(survey.table1_rows(measured["mnist"].table)["method"]) == ["lime"]
+    assert set(survey.overview(measured).index.get_level_values("model")) == {"mnist", "shapes"}
+    for m in measured.values():
+        m.table["sanity_all_layers"] = [0.5, np.nan]
+        m.table["sanity_top_half"] = [0.7, np.nan]
+    correlations = survey.sanity_correlations(measured)
+    assert list(correlations.columns) == [("mnist", "all layers"), ("mnist", "top half"), ("shapes", "all layers"),
+                                          ("shapes", "top half")] and list(correlations.index) == ["saliency"]
+    models = [SimpleNamespace(key=k, description=k) for k in measured]
+    for fig in (plots.time_figure(models, measured), plots.deletion_insertion_figure(models, measured),
+                plots.sanity_figure(models, measured), plots.method_figure(measured, "mnist", "saliency"),
+                plots.method_figure(measured, "shapes", "lime")):
+        assert fig is not None
+        plt.close(fig)
 
 
 def test_table1_summary_has_one_line_per_method():
     summary = survey.table1_summary(_measured(50.0, 0.01, True))
     assert set(summary) == {"saliency", "lime"}
-    assert "efficiency Low (50.0x" in summary["lime"] and "locality Yes" in summary["lime"]
+    assert "efficiency Low (50.0x" in summary["lime"] and "train No (declared)" in summary["lime"] and "locality Yes" in summary["lime"]
 
 
 def test_sanity_separation_criterion():
@@ -214,3 +272,12 @@ def test_draw_taxonomy_one_aspect():
     plt.close(fig)
     with pytest.raises(ValueError, match="unknown aspects"):
         survey.draw_taxonomy(aspects=["nonsense"])
+
+
+def test_mnist_for_profile_picks_embedded_or_full_mnist(tmp_path):
+    from cnnexplain.data.sources import mnist_for_profile
+
+    x_train, y_train, x_test, y_test = mnist_for_profile("default", 20, 10, seed=1)
+    assert x_train.shape == (20, 1, 28, 28) and len(y_test) == 10
+    with pytest.raises(DataUnavailableError, match="full MNIST not found"):
+        mnist_for_profile("paper", 20, 10, root=tmp_path)

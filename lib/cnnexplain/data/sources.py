@@ -82,3 +82,12 @@ def mnist(root: str | os.PathLike | None = None, n_train: int | None = None, n_t
         return x, ds.targets[:n].clone()
 
     return (*tensors(train, n_train), *tensors(test, n_test))
+
+
+def mnist_for_profile(profile: str, n_train: int, n_test: int, *, seed: int = 0,
+                      root: str | os.PathLike | None = None):
+    """MNIST as a profile asks for it: the full set from ``root`` for ``paper`` (:func:`mnist`, which stops
+    with a message when it is missing), the embedded 5,000 digits otherwise (:func:`embedded_mnist`)."""
+    if profile == "paper":
+        return mnist(root, n_train, n_test)
+    return embedded_mnist(n_train, n_test, seed=seed)

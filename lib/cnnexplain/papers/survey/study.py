@@ -17,34 +17,15 @@ from torch import nn
 
 from cnnexplain.methods.attribution import explain as attr
 from cnnexplain.methods.attribution import metrics
+from cnnexplain.papers.survey import table1
+from cnnexplain.papers.survey.claims import SANITY_SEPARATION  # the rule's threshold, kept in one place
+from cnnexplain.papers.survey.table1 import (ADDITIVE_MAX_ERROR, EFFICIENCY_HIGH_MAX_RATIO,  # noqa: F401
+                                             MEASURED_COLUMNS, SURVEY_ROWS, SURVEY_TABLE1)
 from cnnexplain.progress import progress
 
 # --------------------------------------------------------------------------------- the survey's Table 1
 
-#: Table 1 of the survey ("Feature importance methods comparison", adapted from Chen et al. 2018), verbatim.
-SURVEY_TABLE1 = pd.DataFrame([
-    ("LIME", "No", "Low", "Yes", "Yes"),
-    ("DeepLIFT", "No", "High", "Yes", "No"),
-    ("LRP", "No", "High", "Yes", "No"),
-    ("SHAP", "No", "Low", "Yes", "Yes"),
-    ("Integrated gradient", "No", "High", "No", "Yes"),
-    ("L2X", "Yes", "High", "No", "Yes"),
-], columns=["survey_method", "train", "efficiency", "locality", "model_agnostic"])
-
-#: Which of our methods stands for each row of the survey's Table 1.
-SURVEY_ROWS = {
-    "LIME": ["lime"],
-    "DeepLIFT": ["deeplift"],
-    "LRP": ["lrp"],
-    "SHAP": ["kernel_shap", "partition_shap"],
-    "Integrated gradient": ["integrated_gradients"],
-    "L2X": ["l2x"],
-}
-
-#: How a measurement becomes a Table 1 label (stated in the notebook next to the table).
-EFFICIENCY_HIGH_MAX_RATIO = 10.0  # "High" efficiency: at most 10× the time of one gradient (saliency)
-ADDITIVE_MAX_ERROR = 0.05  # "locally additive": median relative completeness error at most 5 %
-
+# the paper's Table 1 and the label rules live in table1.py (light, shared with the claim rules): imported above
 
 # ------------------------------------------------------------------------------------ Fig. 1 taxonomy
 
@@ -223,77 +204,106 @@ def measure_methods(model: nn.Module, images: torch.Tensor, target, methods, opt
     return measured
 
 
+def measure_models(models: list, methods, *, fast: bool = False, sanity=True) -> dict:
+    """``{model key: Measurements}``: :func:`measure_methods` on each :class:`ExplainedModel`, explaining the
+    predicted class of its images with :func:`method_options` (``fast``: the smoke sizes). ``sanity``: True
+    (all methods), False (none) or the methods that get the cascading-randomization check."""
+    measured = {}
+    for m in models:
+        with torch.no_grad():
+            target = m.model(m.images).argmax(1)
+        options = method_options(image_size=m.image_size, fast=fast, value_range=m.value_range)
+        chosen = sanity if isinstance(sanity, bool) else [s for s in sanity if s in methods]
+        measured[m.key] = measure_methods(m.model, m.images, target, methods, options,
+                                          l2x_train_images=m.l2x_images, sanity=chosen)
+    return measured
+
+
+#: Columns of the side-by-side table of notebook 42 (both models, every method).
+OVERVIEW_COLUMNS = ["label", "training_s", "l2x_fidelity", "time_per_image_s", "time_vs_saliency",
+                    "completeness_error", "runs_on_black_box", "deletion_auc", "insertion_auc", "sanity_top_layer",
+                    "sanity_top_half", "sanity_all_layers"]
+#: Columns of the per-model Table 1 beside the survey's.
+TABLE1_COLUMNS = ["method", "train_declared", "efficiency_measured", "locality_measured", "model_agnostic_measured",
+                  "training_s", "time_per_image_s", "time_vs_saliency", "completeness_error", "deletion_auc",
+                  "insertion_auc", "sanity_all_layers"]
+
+
+def overview(measured: dict) -> pd.DataFrame:
+    """Every method's measurements on every model, one row per (model, method)."""
+    both = pd.concat({key: m.table.set_index("method") for key, m in measured.items()}, names=["model"])
+    return both[[c for c in OVERVIEW_COLUMNS if c in both]]
+
+
+def table1_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """One model's Table 1: the survey's methods, their measured labels and the numbers behind them."""
+    labelled = label_like_survey(table)
+    labelled = labelled[labelled["method"].isin(sum(SURVEY_ROWS.values(), []))]
+    return labelled[[c for c in TABLE1_COLUMNS if c in labelled]]
+
+
+def survey_vs_measured(measured: dict) -> pd.DataFrame:
+    """Long table (model, survey method, method, column, survey, measured, agree) over every model."""
+    comparison = pd.concat({key: compare_with_survey(m.table) for key, m in measured.items()}, names=["model"])
+    return comparison.reset_index(level=0).reset_index(drop=True)
+
+
+def survey_vs_measured_wide(comparison: pd.DataFrame) -> pd.DataFrame:
+    """:func:`survey_vs_measured` with one column per model's label beside the survey's."""
+    wide = comparison.pivot_table(index=["survey_method", "method", "column"], columns="model", values="measured",
+                                  aggfunc="first")
+    survey = comparison.drop_duplicates(["survey_method", "method", "column"]).set_index(
+        ["survey_method", "method", "column"])["survey"]
+    return wide.join(survey)
+
+
 def label_like_survey(table: pd.DataFrame) -> pd.DataFrame:
-    """Turn measured columns into the survey's Table 1 labels (Yes/No, High/Low)."""
+    """Turn measured columns into the survey's Table 1 labels (Yes/No, High/Low) by the rules of
+    :mod:`cnnexplain.papers.survey.table1`; ``train_declared`` is the registry's declaration (not measured)."""
     out = table.copy()
-    out["train_measured"] = np.where(out["needs_training"], "Yes", "No")
+    out["train_declared"] = np.where(out["needs_training"].astype(bool), "Yes", "No")
     if "time_vs_saliency" in out:
-        out["efficiency_measured"] = np.where(out["time_vs_saliency"] <= EFFICIENCY_HIGH_MAX_RATIO, "High", "Low")
-    out["locality_measured"] = np.where(out["completeness_error"] <= ADDITIVE_MAX_ERROR, "Yes", "No")
-    out.loc[out["completeness_error"].isna(), "locality_measured"] = "n/a"
-    out["model_agnostic_measured"] = np.where(out["runs_on_black_box"].astype(bool), "Yes", "No")
+        out["efficiency_measured"] = [("n/a" if table1.is_missing(v) else table1.efficiency_label(v))
+                                      for v in out["time_vs_saliency"]]
+    out["locality_measured"] = [("n/a" if table1.is_missing(v) else table1.locality_label(v))
+                                for v in out.get("completeness_error", pd.Series(np.nan, index=out.index))]
+    out["model_agnostic_measured"] = [("n/a" if table1.is_missing(v) else table1.model_agnostic_label(v))
+                                      for v in out["runs_on_black_box"]]
     return out
 
 
 def compare_with_survey(table: pd.DataFrame) -> pd.DataFrame:
-    """One row per (survey method, our method, column): the survey's label, ours, and whether they agree."""
+    """One row per (survey method, our method, measured column): the survey's label, ours, and whether they agree."""
     labelled = label_like_survey(table).set_index("method")
     rows = []
-    for _, survey_row in SURVEY_TABLE1.iterrows():
-        for method in SURVEY_ROWS[survey_row["survey_method"]]:
-            if method not in labelled.index:
-                continue
-            ours = labelled.loc[method]
-            for column in ("train", "efficiency", "locality", "model_agnostic"):
-                measured_column = f"{column}_measured"
-                if measured_column not in ours:
-                    continue
-                rows.append(dict(survey_method=survey_row["survey_method"], method=method, column=column,
-                                 survey=survey_row[column], measured=ours[measured_column],
-                                 agree=survey_row[column] == ours[measured_column]))
+    for survey_method, method, column in table1.cells():
+        if method not in labelled.index or f"{column}_measured" not in labelled:
+            continue
+        survey_label = table1.survey_label(survey_method, column)
+        measured = labelled.loc[method, f"{column}_measured"]
+        rows.append(dict(survey_method=survey_method, method=method, column=column, survey=survey_label,
+                         measured=measured, agree=survey_label == measured))
     return pd.DataFrame(rows)
 
 
-def evidence(table: pd.DataFrame, method: str, column: str) -> str:
-    """The number behind a measured Table 1 label, in words (for claims and the report)."""
-    row = table.set_index("method").loc[method]
-    if column == "train":
-        return f"training {row['training_s']:.1f} s" if row.get("needs_training") and "training_s" in row else "no training step"
-    if column == "efficiency":
-        return (f"{row['time_per_image_s'] * 1e3:.1f} ms/image, {row['time_vs_saliency']:.1f}x the gradient "
-                f"(High if <= {EFFICIENCY_HIGH_MAX_RATIO:g}x)")
-    if column == "locality":
-        return f"completeness error {row['completeness_error']:.3g} (additive if <= {ADDITIVE_MAX_ERROR:g})"
-    if column == "model_agnostic":
-        return "runs on a forward-only black box" if row["runs_on_black_box"] else "fails on a forward-only black box"
-    raise ValueError(f"unknown Table 1 column {column!r}")
+def table1_claim_inputs(measured: dict) -> dict:
+    """``{claim id: keyword arguments}`` for every rule ``table1_<method>_<column>`` of
+    :mod:`cnnexplain.papers.survey.claims`: each column's quantity per model, e.g.
+    ``{"table1_lime_efficiency": {"time_vs_saliency": {"GAPCNN / MNIST digits": 180.0, ...}}}``.
 
-
-def table1_claims(measured: dict) -> list[dict]:
-    """One claim per (survey method, our method, Table 1 column), over several models.
-
-    ``measured``: ``{model description: measured table}`` (:func:`measure_methods`' ``.table``). Verdict:
-    "reproduced" when every model's measured label equals the survey's, "partly reproduced" when some do,
-    "not reproduced" when none does; ``ours`` gives each model's label with the number behind it."""
-    comparisons = {name: compare_with_survey(table) for name, table in measured.items()}
-    first = next(iter(comparisons.values()))
-    claims = []
-    for row in first.itertuples():
-        labels, agree = [], []
-        for name, comparison in comparisons.items():
-            hit = comparison[(comparison["method"] == row.method) & (comparison["column"] == row.column)]
-            if hit.empty:
-                continue
-            agree.append(bool(hit["agree"].iloc[0]))
-            labels.append(f"{name}: {hit['measured'].iloc[0]} ({evidence(measured[name], row.method, row.column)})")
-        verdict = "reproduced" if all(agree) else ("not reproduced" if not any(agree) else "partly reproduced")
-        claims.append(dict(claim_id=f"table1_{row.method}_{row.column}", source="Table 1",
-                           statement=f"{row.survey_method}: {row.column.replace('_', '-')} = {row.survey}",
-                           paper=row.survey, ours="; ".join(labels), verdict=verdict,
-                           note="" if verdict == "reproduced" else
-                           "measured label differs from the survey's on " + ", ".join(
-                               n for n, a in zip(comparisons, agree) if not a)))
-    return claims
+    ``measured``: ``{model description: measured table}`` (:func:`measure_methods`' ``.table``). A method that
+    was not measured on a model (not applicable) gives NaN there, which the rule reports as not checked."""
+    inputs = {}
+    for _, method, column in table1.cells():
+        quantity = table1.QUANTITY[column]
+        values = {}
+        for name, table in measured.items():
+            rows = table[table["method"] == method]
+            value = rows[quantity].iloc[0] if len(rows) and quantity in rows else np.nan
+            values[name] = (bool(value) if column == "model_agnostic" and not table1.is_missing(value)
+                            else float(value))
+        inputs[table1.claim_id(method, column)] = {quantity: values}
+    return inputs
 
 
 def table1_summary(table: pd.DataFrame) -> dict:
@@ -305,7 +315,7 @@ def table1_summary(table: pd.DataFrame) -> dict:
         if pd.isna(r.get("time_per_image_s")):
             out[method] = "n/a: " + str(r.get("note", ""))[:80]
             continue
-        parts = [f"train {r['train_measured']}", f"efficiency {r['efficiency_measured']} ({r['time_vs_saliency']:.1f}x, "
+        parts = [f"train {r['train_declared']} (declared)", f"efficiency {r['efficiency_measured']} ({r['time_vs_saliency']:.1f}x, "
                  f"{r['time_per_image_s'] * 1e3:.1f} ms)"]
         if pd.notna(r.get("completeness_error")):
             parts.append(f"locality {r['locality_measured']} ({r['completeness_error']:.3g})")
@@ -318,11 +328,6 @@ def table1_summary(table: pd.DataFrame) -> dict:
             parts.append(f"L2X agreement {r['l2x_fidelity']:.2f}")
         out[method] = "; ".join(parts)
     return out
-
-
-#: Sanity-check criterion: guided backprop's rank correlation after randomizing every layer must exceed
-#: the plain-gradient methods' (saliency, SmoothGrad) by at least this much for the check to "separate" them.
-SANITY_SEPARATION = 0.2
 
 
 def sanity_separation(table: pd.DataFrame, column: str = "sanity_all_layers") -> dict:
@@ -338,6 +343,34 @@ def sanity_separation(table: pd.DataFrame, column: str = "sanity_all_layers") ->
         raise ValueError(f"the sanity check needs {sorted(needed)} measured; have {sorted(final.index)}")
     gap = float(final["guided_backprop"] - final[["saliency", "smoothgrad"]].max())
     return dict(rho=final.round(4).to_dict(), gap=gap, separates=gap >= SANITY_SEPARATION)
+
+
+def sanity_correlations(measured: dict) -> pd.DataFrame:
+    """Rank correlation after randomizing all layers and the top half of them: one column per (model key,
+    "all layers" / "top half"), one row per method that got the sanity check."""
+    columns = {}
+    for key, m in measured.items():
+        table = m.table.set_index("method")
+        for column, where in (("sanity_all_layers", "all layers"), ("sanity_top_half", "top half")):
+            if column in table and table[column].notna().any():
+                columns[(key, where)] = table[column].dropna()
+    return pd.DataFrame(columns).round(3)
+
+
+def sanity_claim_inputs(table: pd.DataFrame, accuracy: float | None) -> dict | None:
+    """Keyword arguments of the rule ``adebayo_guided_backprop_insensitive_<model>``
+    (:mod:`cnnexplain.papers.survey.claims`) from one model's measured table: the gaps after randomizing all
+    layers and the top half of them, the correlations in words, and the model's test accuracy. ``None``
+    when guided backprop, saliency or SmoothGrad lack a sanity check (e.g. left out of ``SANITY``)."""
+    needed = {"guided_backprop", "saliency", "smoothgrad"}
+    if "sanity_all_layers" not in table or not needed <= set(table.dropna(subset=["sanity_all_layers"])["method"]):
+        return None
+    full, half = sanity_separation(table), sanity_separation(table, "sanity_top_half")
+    words = ", ".join(f"{attr.METHODS[m].label} {full['rho'][m]:.2f} / {half['rho'][m]:.2f}"
+                      for m in ("guided_backprop", "saliency", "smoothgrad"))
+    others = ", ".join(f"{attr.METHODS[m].label} {v:.2f}" for m, v in full["rho"].items() if m not in needed)
+    return dict(gap_all_layers=full["gap"], gap_top_half=half["gap"], accuracy=accuracy,
+                rho=f"rho after all layers / top half: {words}; others after all layers: {others}")
 
 
 # ----------------------------------------------------------------------------- the two models of 41 / 42
@@ -372,10 +405,7 @@ def mnist_gap_model(profile: str, *, n_train: int, n_test: int, epochs: int, n_i
     from cnnexplain.models import cnns as models
     from cnnexplain import train
 
-    if profile == "paper":
-        x_train, y_train, x_test, y_test = data.mnist(data_root, n_train, n_test)
-    else:
-        x_train, y_train, x_test, y_test = data.embedded_mnist(n_train, n_test, seed=seed)
+    x_train, y_train, x_test, y_test = data.mnist_for_profile(profile, n_train, n_test, seed=seed, root=data_root)
     model = models.GAPCNN(in_channels=1, num_classes=10)
     start = time.perf_counter()
     train.fit(model, x_train, y_train, epochs=epochs, lr=3e-3, batch_size=32, seed=seed)
@@ -390,9 +420,8 @@ def textured_shapes_model(profile: str, *, n_images: int, seed: int = 0, n_l2x: 
                           data_root=None) -> ExplainedModel:
     """Model 2 of the issue: the VGG-16-layout net of the Aamir notebooks (2x).
 
-    smoke/default: :func:`cnnexplain.papers.aamir.study.build_study` on the textured-shapes world (``study`` holds the
-    2x notebooks' study parameters: pass the SAME values as notebook 21 and the trained net comes from the
-    shared cache instead of being trained again); the images are original-condition test images (object on a
+    smoke/default: the Aamir study preset of ``profile`` (:func:`cnnexplain.papers.aamir.preset.load_study`, the
+    same trained net as notebooks 21-24, from the shared cache); the images are original-condition test images (object on a
     natural, non-zero background), one per class. paper: torchvision's VGG16 with ImageNet weights
     (:func:`pretrained_vgg16`, stops with instructions when the weights are absent) on scikit-image photos.
     VGG16Small (like VGG16) has no global average pooling, so CAM does not apply to it.
