@@ -50,7 +50,7 @@ TAXONOMY = {
         "Visualization, gradient-based": ["saliency", "gradient_x_input", "guided_backprop", "deconvnet",
                                           "integrated_gradients", "smoothgrad"],
         "Visualization, activation-based": ["activation_maximization", "cam", "gradcam"],
-        "Semantic feature representation (Network Dissection, Net2Vec)": [],
+        "Semantic feature representation (Network Dissection, Net2Vec)": ["network_dissection"],
     },
     "3.4 Model interpretation": {
         "Model processing (compression, decomposition)": [],
@@ -62,7 +62,11 @@ TAXONOMY = {
 LEAF_NOTEBOOKS = {
     "influential_scores": ["1x (Jung et al., influential scores)"],
     "neuroview": ["3x (NeuroView, interpretable by design)"],
+    "network_dissection": ["31 (NeuroView Fig. 4: units labelled by Network Dissection)"],
 }
+#: Labels of the leaves that are not attribution methods of :data:`cnnexplain.methods.attribution.explain.METHODS`.
+LEAF_LABELS = {"influential_scores": "influential scores", "neuroview": "NeuroView",
+               "network_dissection": "Network Dissection"}
 SURVEY_NOTEBOOKS = ["41_attribution_gallery", "42_measured_table1"]
 
 
@@ -78,7 +82,7 @@ def taxonomy_table() -> pd.DataFrame:
                     notebooks = LEAF_NOTEBOOKS[method]
                 else:
                     notebooks = SURVEY_NOTEBOOKS
-                label = attr.METHODS[method].label if method in attr.METHODS else (method or "")
+                label = attr.METHODS[method].label if method in attr.METHODS else LEAF_LABELS.get(method, method or "")
                 rows.append(dict(aspect=aspect, topic=topic, method=method or "", label=label,
                                  notebooks=", ".join(notebooks) if notebooks else "not implemented here"))
     return pd.DataFrame(rows)
@@ -564,7 +568,12 @@ def draw_taxonomy(ax=None, aspects=None):
     """The survey's Fig. 1 redrawn as a tree: root → four aspects (§3.1–3.4) → topics → our methods.
 
     ``aspects``: draw only these aspects (keys of :data:`TAXONOMY`), e.g. one branch for a widget."""
+    import textwrap
+
     import matplotlib.pyplot as plt
+
+    def wrap(text, width):
+        return "\n".join(textwrap.wrap(text, width))
 
     if aspects is not None:
         unknown = [a for a in aspects if a not in TAXONOMY]
@@ -573,7 +582,8 @@ def draw_taxonomy(ax=None, aspects=None):
     leaves = [(aspect, topic, methods) for aspect, topics in TAXONOMY.items() for topic, methods in topics.items()
               if aspects is None or aspect in aspects]
     if ax is None:
-        fig, ax = plt.subplots(figsize=(15, 0.55 * len(leaves) + 1))
+        # 12 in wide and 0.62 in a leaf: its 9-11 pt text reads at 1100 px (the readability rule)
+        fig, ax = plt.subplots(figsize=(12, 0.62 * len(leaves) + 1))
     ax.set_xlim(0, 1)
     ax.set_ylim(-0.5, len(leaves) - 0.5)
     ax.axis("off")
@@ -585,26 +595,28 @@ def draw_taxonomy(ax=None, aspects=None):
         aspect_y.setdefault(aspect, []).append(y_of_leaf[i])
     root_y = np.mean([np.mean(v) for v in aspect_y.values()])
     ax.text(0.02, root_y, "Interpretability\nof CNNs\n(survey Fig. 1)", ha="left", va="center", bbox=box,
-            fontsize=9, fontweight="bold")
+            fontsize=10, fontweight="bold")
     for aspect, ys in aspect_y.items():
         y = float(np.mean(ys))
         colour = colours(list(TAXONOMY).index(aspect))
-        ax.plot([0.12, 0.16], [root_y, y], color="0.5", lw=1)
-        ax.text(0.16, y, aspect, ha="left", va="center", fontsize=8.5, color=colour,
+        ax.plot([0.13, 0.16], [root_y, y], color="0.5", lw=1)
+        ax.text(0.16, y, wrap(aspect, 22), ha="left", va="center", fontsize=10, color=colour,
                 bbox=dict(boxstyle="round,pad=0.3", fc="white", ec=colour))
         for i, (a, topic, methods) in enumerate(leaves):
             if a != aspect:
                 continue
             ly = y_of_leaf[i]
-            ax.plot([0.37, 0.40], [y, ly], color=colour, lw=0.8)
-            ax.text(0.40, ly, topic, ha="left", va="center", fontsize=8)
+            ax.plot([0.36, 0.38], [y, ly], color=colour, lw=0.8)
+            ax.text(0.38, ly, wrap(topic, 34), ha="left", va="center", fontsize=9.5)
             if methods:
-                names = ", ".join(attr.METHODS[m].label if m in attr.METHODS else m for m in methods)
+                names = ", ".join(attr.METHODS[m].label if m in attr.METHODS else LEAF_LABELS.get(m, m)
+                                  for m in methods)
                 where = ", ".join(sorted({nb for m in methods
                                           for nb in LEAF_NOTEBOOKS.get(m, ["41", "42"])}))
-                ax.text(0.70, ly, f"{names}  → nb {where}", ha="left", va="center", fontsize=7.5, color="0.15")
+                ax.text(0.66, ly, wrap(f"{names} → nb {where}", 44), ha="left", va="center", fontsize=9,
+                        color="0.15")
             else:
-                ax.text(0.70, ly, "(not run in this project)", ha="left", va="center", fontsize=7.5,
-                        color="0.6", style="italic")
-    ax.set_title("Survey Fig. 1 redrawn: four aspects of CNN interpretability, their topics, and the methods we run")
+                ax.text(0.66, ly, "(not run in this project)", ha="left", va="center", fontsize=9,
+                        color="0.45", style="italic")
+    ax.set_title("Survey Fig. 1 redrawn: four aspects of CNN interpretability,\ntheir topics, and the methods we run")
     return ax.figure
