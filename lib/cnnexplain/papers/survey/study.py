@@ -507,7 +507,9 @@ def pretrained_vgg16() -> nn.Module:
 
 def show_explanation(ax, result, title: str = "", image=None):
     """Draw one explanation on ``ax``: an attribution (C, H, W) summed over channels in a symmetric
-    signed colour map, a synthesized input as an image, or a "not applicable" message (a string)."""
+    signed colour map, divided by its own max |value| (so one colour bar, -1 to 1, serves every map), a
+    synthesized input as an image, or a "not applicable" message (a string). Returns the map's image
+    artist (None for the others)."""
     import matplotlib.pyplot as plt  # noqa: F401
 
     from cnnexplain.notebook.plots import SIGNED_CMAP
@@ -518,47 +520,70 @@ def show_explanation(ax, result, title: str = "", image=None):
         import textwrap
 
         reason = "\n".join(textwrap.wrap(result, 16)[:4]) + ("…" if len(result) > 64 else "")
-        ax.text(0.5, 0.5, "n/a\n" + reason if result else "n/a", ha="center", va="center", fontsize=5,
+        ax.text(0.5, 0.5, "n/a\n" + reason if result else "n/a", ha="center", va="center", fontsize=8,
                 transform=ax.transAxes)
         ax.set_box_aspect(1)  # a square cell like the maps beside it
+        artist = None
     elif image is not None:  # a synthesized input
         array = image.detach().cpu().float()
         array = (array - array.min()) / (array.max() - array.min() + 1e-12)
         ax.imshow(array[0] if array.shape[0] == 1 else array.permute(1, 2, 0),
-                  cmap="gray" if array.shape[0] == 1 else None)
+                  cmap="gray" if array.shape[0] == 1 else None, interpolation="nearest")
+        artist = None
     else:
         heat = result.detach().cpu().float().sum(0)
         limit = float(heat.abs().max()) or 1.0
-        ax.imshow(heat, cmap=SIGNED_CMAP, vmin=-limit, vmax=limit)
+        artist = ax.imshow(heat / limit, cmap=SIGNED_CMAP, vmin=-1, vmax=1, interpolation="nearest")
     if title:
-        ax.set_title(title.replace(" (", "\n("), fontsize=7)
+        ax.set_title(title.replace(" (", "\n("), fontsize=9)
+    return artist
 
 
-def gallery_figure(images, results: dict, row_titles=None, suptitle: str = "", display=None, size: float = 1.3):
+def gallery_figure(images, results: dict, row_titles=None, suptitle: str = "", display=None, size: float = 1.5,
+                   methods_per_row: int = 6):
     """Rows = images, columns = the input then one column per method in ``results`` (``explain_all``).
 
-    ``display`` maps the images to what to show in the first column (e.g. ImageNet de-normalisation)."""
+    The methods are split into bands of ``methods_per_row`` columns (each band repeats the inputs), so the
+    figure stays ~10 in wide and its titles readable (the readability rule of
+    :mod:`cnnexplain.notebook.plots`); one labelled colour bar serves every map (each map is divided by its
+    own max |value|). ``display`` maps the images to what to show in the first column (e.g. ImageNet
+    de-normalisation)."""
     import matplotlib.pyplot as plt
 
+    from cnnexplain.notebook.plots import colorbar
+
     methods = list(results)
+    bands = [methods[k:k + methods_per_row] for k in range(0, len(methods), methods_per_row)] or [[]]
     n = len(images)
-    fig, axes = plt.subplots(n, len(methods) + 1, figsize=(size * (len(methods) + 1), size * n + 0.6),
-                             squeeze=False)
+    ncols = max(len(b) for b in bands) + 1
+    fig, axes = plt.subplots(n * len(bands), ncols, figsize=(size * ncols, (size + 0.15) * n * len(bands) + 1.2),
+                             squeeze=False, layout="constrained")  # constrained: room for the colour bar and titles
     shown = display(images) if display else images
-    for i in range(n):
-        show_explanation(axes[i, 0], None, "input" if i == 0 else "", image=shown[i])
-        if row_titles is not None:
-            axes[i, 0].set_ylabel(str(row_titles[i]), fontsize="small")
-        for j, method in enumerate(methods, start=1):
-            result = results[method]
-            label = attr.METHODS[method].label if method in attr.METHODS else method
-            title = label if i == 0 else ""
-            if isinstance(result, str):
-                show_explanation(axes[i, j], result if i == 0 else "", title)
-            elif attr.METHODS[method].output == "synthesis":
-                show_explanation(axes[i, j], None, title, image=result[i])
-            else:
-                show_explanation(axes[i, j], result[i], title)
+    artist = None
+    for b, band in enumerate(bands):
+        for i in range(n):
+            row = axes[b * n + i]
+            show_explanation(row[0], None, "input" if i == 0 else "", image=shown[i])
+            if row_titles is not None:
+                row[0].set_ylabel(str(row_titles[i]), fontsize=9)
+            for j in range(len(band) + 1, ncols):
+                row[j].axis("off")
+            for j, method in enumerate(band, start=1):
+                result = results[method]
+                label = attr.METHODS[method].label if method in attr.METHODS else method
+                title = label if i == 0 else ""
+                if isinstance(result, str):  # not applicable: the reason once, in the band's first row
+                    if i == 0:
+                        show_explanation(row[j], result, title)
+                    else:
+                        row[j].axis("off")
+                elif attr.METHODS[method].output == "synthesis":
+                    show_explanation(row[j], None, title, image=result[i])
+                else:
+                    artist = show_explanation(row[j], result[i], title) or artist
+    if artist is not None:
+        colorbar(fig, artist, axes, "attribution / its map's max |value| (red +, blue −)", location="bottom",
+                 fraction=0.02, pad=0.01, shrink=0.6, aspect=40)
     if suptitle:
         fig.suptitle(suptitle)
     return fig
