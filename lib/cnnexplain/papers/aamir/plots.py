@@ -196,7 +196,8 @@ def shapley_figure(images, maps, titles):
     n = len(images)
     ncols = min(n, 6)  # at most 6 images a row (readable titles); each image's map below it
     nrows = -(-n // ncols)
-    fig, axes = plt.subplots(2 * nrows, ncols, figsize=(1.8 * ncols + 1.2, 4.2 * nrows), squeeze=False)
+    fig, axes = plt.subplots(2 * nrows, ncols, figsize=(1.8 * ncols + 1.2, 4.2 * nrows), squeeze=False,
+                             layout="constrained")  # constrained: the colour bar gets its own room
     for ax in axes.flat:
         ax.axis("off")
     for i in range(n):
@@ -212,7 +213,7 @@ def shapley_figure(images, maps, titles):
         if i % ncols == 0:
             top.set_ylabel("image")
             bottom.set_ylabel("Shapley map")
-    colorbar(fig, im, list(axes[:, -1]), "Shapley value / its map's max |value| (red raises the prediction)")
+    colorbar(fig, im, axes, "Shapley value / its map's max |value|\n(red raises the prediction)", shrink=0.8)
     fig.suptitle("Fig. 10: Shapley values (shap Partition, blur masker) per condition")
     return fig
 
