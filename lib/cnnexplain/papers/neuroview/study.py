@@ -597,7 +597,8 @@ def plot_fig7(scenes, drops, cls: str = "ballroom"):
         ax.set_title(f"Fig. 7{title[:3]} '{cls}'\n{title[4:]}", fontsize=10)
         ax.axis("off")
     drops.plot.bar(ax=axes[4])
-    legend_outside(axes[4], "below", ncol=2)
+    axes[4].tick_params(axis="x", labelrotation=45)
+    legend_outside(axes[4], title="network")
     label(axes[4], "Table 2: mean accuracy drop over R/G/B zeroing", "class", "drop (points)")
     return fig
 
