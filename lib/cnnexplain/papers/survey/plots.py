@@ -11,13 +11,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from cnnexplain.methods.attribution import explain as attr
-from cnnexplain.notebook.plots import label
+from cnnexplain.notebook.plots import label, legend_outside
 
 
 def time_figure(models, measured):
     """Table 1's "efficiency" as seconds per explanation (log scale), one panel per model; L2X's training time
     is printed beside its bar."""
-    fig, axes = plt.subplots(1, len(models), figsize=(7 * len(models), 5.5), squeeze=False)
+    fig, axes = plt.subplots(1, len(models), figsize=(6 * len(models), 5.5), squeeze=False)
     for ax, m in zip(axes[0], models):
         timed = measured[m.key].table.dropna(subset=["time_per_image_s"]).sort_values("time_per_image_s")
         ax.barh(timed["label"], timed["time_per_image_s"], color="C0")
@@ -25,8 +25,8 @@ def time_figure(models, measured):
         for y, (_, row) in enumerate(timed.iterrows()):
             if row["method"] == "l2x":
                 ax.text(row["time_per_image_s"] * 1.3, y, f"+ {row['training_s']:.1f} s training", va="center",
-                        fontsize=8)
-        label(ax, f"Table 1 'efficiency', measured ({m.description})", "seconds per image (log)", "method")
+                        fontsize=9)
+        label(ax, f"Table 1 'efficiency', measured\n({m.description})", "seconds per image (log)", "method")
     return fig
 
 
@@ -40,12 +40,12 @@ def deletion_insertion_figure(models, measured):
             ax_del.plot(f, curve, style, label=f"{name} ({np.trapezoid(curve, f):.3f})")
             f_ins, curve_ins = measured[m.key].insertion[method]
             ax_ins.plot(f_ins, curve_ins, style, label=f"{name} ({np.trapezoid(curve_ins, f_ins):.3f})")
-        label(ax_del, f"Deletion, {m.description}: lower AUC = more faithful", "fraction of pixels deleted",
+        label(ax_del, f"Deletion, {m.description}:\nlower AUC = more faithful", "fraction of pixels deleted",
               "probability of the explained class")
-        label(ax_ins, f"Insertion, {m.description}: higher AUC = more faithful", "fraction of pixels inserted",
+        label(ax_ins, f"Insertion, {m.description}:\nhigher AUC = more faithful", "fraction of pixels inserted",
               "probability of the explained class")
-        ax_del.legend(fontsize=6, ncol=2)
-        ax_ins.legend(fontsize=6, ncol=2)
+        legend_outside(ax_del, "below", ncol=2, title="method (AUC)")  # 17 curves: beside the data, not on it
+        legend_outside(ax_ins, "below", ncol=2, title="method (AUC)")
     return fig
 
 
@@ -54,18 +54,19 @@ def sanity_figure(models, measured):
     per model; ``None`` when no method got the sanity check."""
     if not any(measured[m.key].sanity for m in models):
         return None
-    fig, axes = plt.subplots(1, len(models), figsize=(8 * len(models), 5), squeeze=False)
+    fig, axes = plt.subplots(1, len(models), figsize=(6 * len(models), 5.5), squeeze=False)
     for ax, m in zip(axes[0], models):
         sanity = measured[m.key].sanity
         for k, (method, s) in enumerate(sanity.items()):
             ax.plot(s["step"], s["spearman_mean"], "-o" if k < 10 else "--s", ms=3, label=attr.METHODS[method].label)
         if sanity:
             steps = next(iter(sanity.values()))
-            ax.set_xticks(steps["step"], steps["randomized_through"], rotation=60, ha="right", fontsize=7)
-            ax.legend(fontsize=7, ncol=2)
-        label(ax, f"Sanity check (Adebayo et al. 2018): {m.description}", "randomized from the output layer down through",
+            ax.set_xticks(steps["step"], steps["randomized_through"], rotation=60, ha="right", fontsize=9)
+        label(ax, f"Sanity check (Adebayo et al. 2018):\n{m.description}", "randomized from the output layer down through",
               "Spearman ρ of |attribution| vs original")
         ax.axhline(0, color="0.5", lw=0.8)
+    if axes[0, -1].get_legend_handles_labels()[0]:
+        legend_outside(axes[0, -1], title="method")  # the same methods in every panel: one legend, beside them
     return fig
 
 
@@ -84,6 +85,6 @@ def method_figure(measured, model: str, method: str):
     if method in result.sanity:
         s = result.sanity[method]
         ax_s.plot(s["step"], s["spearman_mean"], "-o")
-        ax_s.set_xticks(s["step"], s["randomized_through"], rotation=60, ha="right", fontsize=7)
+        ax_s.set_xticks(s["step"], s["randomized_through"], rotation=60, ha="right", fontsize=9)
     label(ax_s, "sanity check (cascading randomization)", "randomized through", "Spearman ρ")
     return fig
