@@ -31,21 +31,25 @@ def time_figure(models, measured):
 
 
 def deletion_insertion_figure(models, measured):
-    """Mean probability of the explained class while the top pixels are deleted / inserted; AUC in the legend."""
-    fig, axes = plt.subplots(len(models), 2, figsize=(12, 4.5 * len(models)), squeeze=False)
+    """Mean probability of the explained class while the top pixels are deleted / inserted; both AUCs in the
+    legend beside each row (outside the curves)."""
+    fig, axes = plt.subplots(len(models), 2, figsize=(11, 4.2 * len(models)), squeeze=False)
     for (ax_del, ax_ins), m in zip(axes, models):
+        labels = []
         for k, (method, (f, curve)) in enumerate(measured[m.key].deletion.items()):
             style = "-" if k < 10 else "--"
             name = attr.METHODS[method].label
-            ax_del.plot(f, curve, style, label=f"{name} ({np.trapezoid(curve, f):.3f})")
+            ax_del.plot(f, curve, style)
             f_ins, curve_ins = measured[m.key].insertion[method]
-            ax_ins.plot(f_ins, curve_ins, style, label=f"{name} ({np.trapezoid(curve_ins, f_ins):.3f})")
+            ax_ins.plot(f_ins, curve_ins, style)
+            labels.append(f"{name} ({np.trapezoid(curve, f):.3f} / {np.trapezoid(curve_ins, f_ins):.3f})")
         label(ax_del, f"Deletion, {m.description}:\nlower AUC = more faithful", "fraction of pixels deleted",
               "probability of the explained class")
         label(ax_ins, f"Insertion, {m.description}:\nhigher AUC = more faithful", "fraction of pixels inserted",
               "probability of the explained class")
-        legend_outside(ax_del, "below", ncol=2, title="method (AUC)")  # 17 curves: beside the data, not on it
-        legend_outside(ax_ins, "below", ncol=2, title="method (AUC)")
+        if labels:  # 17 curves: one legend beside the row, not on the data
+            legend_outside(ax_ins, handles=ax_ins.get_lines(), labels=labels, title="method (AUC deletion / insertion)",
+                           fontsize=9)
     return fig
 
 
