@@ -15,10 +15,9 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 # Notebooks whose saved figures are not yet held to the readability rule (cnnexplain.notebook.plots:
-# MIN_FONT_PT at READING_WIDTH_PX): the survey notebooks were being converted on another branch when the
-# rule landed (issue 17 item 7). Empty this set once their figures are fixed; do not add to it.
-FIGURES_TO_FIX = {"00_tour", "40_survey_taxonomy", "41_attribution_gallery", "42_measured_table1",
-                  "50_influence_vs_retraining"}
+# MIN_FONT_PT at READING_WIDTH_PX). Empty: every notebook's figures pass (issue 17 item 7); do not add to it,
+# fix the figure instead.
+FIGURES_TO_FIX: set[str] = set()
 
 
 def test_there_are_notebooks():
