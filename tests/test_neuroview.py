@@ -219,13 +219,17 @@ def test_weight_explorer_lists_every_run_class_and_cuts_layers_per_network(monke
                                 "deep": (deep, ["a", "b", "c"])})
     choice, layers = box.children[0].children
     assert len(choice.options) == 13 and choice.label == "shallow / 0"
-    assert isinstance(layers, ipywidgets.IntRangeSlider) and layers.value == (1, len(deep.layers))
+    # the slider spans the selected network's layers (issue 17: it read "8-8" on a 5-layer AlexNet)
+    assert isinstance(layers, ipywidgets.IntRangeSlider) and layers.value == (1, len(shallow.layers))
+    assert layers.max == len(shallow.layers)
     first = bytes(box.children[2].children[0].value)
     choice.label = "deep / c"
+    assert layers.max == len(deep.layers) and layers.value == (1, len(deep.layers))
     layers.value = (len(deep.layers), len(deep.layers))
     assert box.children[1].value == "", "no error for any run, class or layer range"
     assert bytes(box.children[2].children[0].value) != first
-    choice.label = "shallow / 9"  # the slider reaches past the shallow net's layers: cut, not an error
+    choice.label = "shallow / 9"  # back to the shallow net: the slider shrinks to its layers, all selected
+    assert layers.max == len(shallow.layers) and layers.value == (1, len(shallow.layers))
     assert box.children[1].value == ""
     assert plt.get_fignums() == []
     with pytest.raises(ValueError, match="at least one run"):

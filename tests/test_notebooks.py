@@ -9,9 +9,15 @@ import nbformat
 import pytest
 
 from cnnexplain.notebook import reproduce
+from cnnexplain.notebook.plots import MIN_FONT_PT, READING_WIDTH_PX
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+# Notebooks whose saved figures are not yet held to the readability rule (cnnexplain.notebook.plots:
+# MIN_FONT_PT at READING_WIDTH_PX). Empty: every notebook's figures pass (issue 17 item 7); do not add to it,
+# fix the figure instead.
+FIGURES_TO_FIX: set[str] = set()
 
 
 def test_there_are_notebooks():
@@ -50,6 +56,12 @@ def test_notebook_runs_in_smoke_profile(path, tmp_path, capsys):
     assert run["status"] == "ok" and run["profile"] == "smoke"
     produced = list(folder.glob("*.png")) + list(folder.glob("*.csv"))
     assert produced, f"{path.stem} produced no figure or table"
+    if path.stem not in FIGURES_TO_FIX:
+        figures = json.loads((folder / "figures.json").read_text()) if (folder / "figures.json").exists() else {}
+        small = {name: entry["small_text"] for name, entry in figures.items() if entry["small_text"]}
+        assert not small, (f"{path.stem}: text below {MIN_FONT_PT} pt at {READING_WIDTH_PX} px in "
+                           + "; ".join(f"{name}.png: {texts}" for name, texts in small.items())
+                           + " (cnnexplain.notebook.plots: enlarge the text or narrow the figure)")
 
 
 def test_profiles_file_names_only_existing_notebooks_and_parameters():

@@ -29,18 +29,18 @@ def gallery_figure(seed: int, size: int, style_steps: int, features):
     gives the same objects in every condition."""
     gallery = {cond: world.make_dataset(1, cond, seed=seed, size=size, style_steps=style_steps,
                                         style_extractor=features) for cond in world.CONDITIONS}
-    fig, axes = plt.subplots(4, 10, figsize=(15, 6.6))
+    fig, axes = plt.subplots(4, 10, figsize=(12.5, 6.8))  # <= 12.5 in: its titles read at 1100 px
     for r, cond in enumerate(world.CONDITIONS):
         b = gallery[cond]
         for c, i in enumerate(torch.argsort(b.labels)):
             ax = axes[r, c]
-            ax.imshow(b.images[i].permute(1, 2, 0))
+            ax.imshow(b.images[i].permute(1, 2, 0), interpolation="nearest")
             ax.set_xticks([])
             ax.set_yticks([])
             title = world.CLASSES[b.labels[i]]
             if cond == "textured":
                 title += f"\n+ {world.TEXTURES[b.texture_labels[i]]}"
-            ax.set_title(title, fontsize="small")
+            ax.set_title(title, fontsize=9)
             if c == 0:
                 ax.set_ylabel(cond.replace("_", " "))
     fig.suptitle("Fig. 1 (reproduced on the textured-shapes world): original, white background, textured, styled")
@@ -180,7 +180,7 @@ def dose_series(net, result, texture_class: int, content_class: int = 0):
     fig = plt.figure(figsize=(13, 5.2))
     for i, (s, im) in enumerate(result.snapshots):
         ax = fig.add_subplot(2, len(steps), i + 1)
-        ax.imshow(im[0].permute(1, 2, 0))
+        ax.imshow(im[0].permute(1, 2, 0), interpolation="nearest")
         ax.axis("off")
         ax.set_title(f"step {s}", fontsize="small")
     ax = fig.add_subplot(2, 1, 2)
@@ -188,7 +188,7 @@ def dose_series(net, result, texture_class: int, content_class: int = 0):
     ax.plot(steps, probs[:, texture_class], marker="s", label=f"p(texture class: {texture})")
     ax.plot(range(len(dose)), dose, color="grey", ls="--", label="texture dose")
     plots.label(ax, "texture dose vs prediction of the texture-biased net", "transfer step", "probability / dose")
-    ax.legend(fontsize="small")
+    plots.legend_outside(ax)
     fig.suptitle(f"{content} object receiving the {world.TEXTURES[texture_class]} texture")
     return table, fig, series
 

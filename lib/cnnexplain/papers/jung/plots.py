@@ -8,7 +8,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from cnnexplain.methods.influential_scores.fast import influential_scores
-from cnnexplain.notebook.plots import SIGNED_CMAP, label
+from cnnexplain.notebook.plots import SIGNED_CMAP, label, legend_outside
+from cnnexplain.notebook.plots import colorbar as labelled_colorbar
 from cnnexplain.papers.jung.synthetic import RELEVANT_FEATURES, rank_frequencies
 
 
@@ -24,7 +25,7 @@ def symmetric_limit(*maps) -> float:
 
 
 def score_map(ax, scores, outline=None, limit: float | None = None, title: str | None = None,
-              outline_level: float = 0.5, colorbar: bool = False):
+              outline_level: float = 0.5, colorbar: bool = False, colorbar_location: str = "right"):
     """Draw a 2-D score map on ``ax``: red positive, blue negative, white 0, symmetric colour scale.
 
     ``outline`` (same size) is drawn as a black contour at ``outline_level`` of its maximum (the digit or
@@ -34,7 +35,7 @@ def score_map(ax, scores, outline=None, limit: float | None = None, title: str |
     if scores.ndim != 2:
         raise ValueError(f"score_map needs a 2-D map; got shape {scores.shape} (select a channel first)")
     limit = limit or symmetric_limit(scores)
-    image = ax.imshow(scores, cmap=SIGNED_CMAP, vmin=-limit, vmax=limit)
+    image = ax.imshow(scores, cmap=SIGNED_CMAP, vmin=-limit, vmax=limit, interpolation="nearest")
     if outline is not None:
         outline = _numpy(outline)
         if outline.max() > 0:
@@ -44,7 +45,9 @@ def score_map(ax, scores, outline=None, limit: float | None = None, title: str |
     if title:
         ax.set_title(title, fontsize="small")
     if colorbar:
-        ax.figure.colorbar(image, ax=ax, fraction=0.046)
+        bar = labelled_colorbar(ax.figure, image, ax, "influential score (red +, blue −)", location=colorbar_location)
+        bar.set_ticks([-limit, 0, limit])
+        bar.set_ticklabels([f"{-limit:.1e}", "0", f"{limit:.1e}"])
     return image
 
 
@@ -97,7 +100,7 @@ def rank_frequency_figure(ranks: dict, target: str):
     """Fig. 3: histogram of the ranks of each data set's relevant inputs. ``ranks`` from
     :func:`cnnexplain.papers.jung.analysis.rank_table`."""
     names = [name for (name, t) in ranks if t == target]
-    fig, axes = plt.subplots(1, len(names), figsize=(4.7 * len(names), 3.8), squeeze=False)
+    fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.8), squeeze=False)
     for ax, name in zip(axes[0], names):
         xs, r, _ = ranks[(name, target)]
         relevant = RELEVANT_FEATURES[name]
@@ -105,7 +108,7 @@ def rank_frequency_figure(ranks: dict, target: str):
         width = 0.8 / len(relevant)
         for k, feature in enumerate(relevant):
             ax.bar(np.arange(r.shape[1]) + (k - (len(relevant) - 1) / 2) * width, counts[k], width, label=f"X{feature}")
-        ax.set_xticks(range(r.shape[1])); ax.legend(fontsize=8)
+        ax.set_xticks(range(r.shape[1])); ax.legend(title="relevant input")
         label(ax, name, "rank (0 = highest influential score)", f"count of {len(xs)} samples")
     fig.suptitle(f"Fig. 3 - ranks of the relevant inputs by influential score w.r.t. {target}")
     return fig
@@ -136,7 +139,7 @@ def layer_scores_figure(scores: dict, y1: float, dataset: str):
         ax.bar(nodes, s[1], width=width, color="tab:red", alpha=0.6, label="w.r.t. Y1")
         ax.axhline(0, color="black", lw=0.5)
         label(ax, f"{layer}", "node", "influential score")
-        ax.legend(fontsize=8, loc="upper right")
+        legend_outside(ax)
     fig.suptitle(f"Fig. 4 - influential scores for {dataset}, prediction ({1 - y1:.3f}, {y1:.3f})")
     return fig
 
@@ -144,11 +147,11 @@ def layer_scores_figure(scores: dict, y1: float, dataset: str):
 def fig5_figure(y1, l2, trends: dict, peaks: dict, dataset: str):
     """Fig. 5: L2 scores w.r.t. Y1 at rising Y1 levels (heat map) and the score curves of the rising, falling
     and stationary nodes (``trends``) and of the held-out test's negative and positive peaks (``peaks``)."""
-    fig, (ax_map, ax_lines) = plt.subplots(1, 2, figsize=(14, 4.2), gridspec_kw={"width_ratios": [2, 1]})
+    fig, (ax_map, ax_lines) = plt.subplots(1, 2, figsize=(13, 4.2), gridspec_kw={"width_ratios": [2, 1]})
     limit = symmetric_limit(l2)
     image = ax_map.imshow(l2, aspect="auto", cmap=SIGNED_CMAP, vmin=-limit, vmax=limit)
     ax_map.set_yticks(range(len(y1)), [f"{v:.2f}" for v in y1]); ax_map.grid(False)
-    fig.colorbar(image, ax=ax_map, label="influential score w.r.t. Y1")
+    labelled_colorbar(fig, image, ax_map, "influential score w.r.t. Y1")
     label(ax_map, "L2 scores (red positive, blue negative)", "L2 node", "predicted Y1")
     lines = [(trends["rising"], "rising", "green", "-"), (trends["falling"], "falling", "goldenrod", "-"),
              (trends["stationary"], "stationary", "grey", "-")]
@@ -156,7 +159,7 @@ def fig5_figure(y1, l2, trends: dict, peaks: dict, dataset: str):
               for kind, color in (("negative", "tab:blue"), ("positive", "tab:red")) if peaks[f"{kind}_peak_node"] is not None]
     for node, name, color, style in lines:
         ax_lines.plot(y1, l2[:, node], marker="o", color=color, ls=style, label=f"node {node} ({name})")
-    ax_lines.axhline(0, color="black", lw=0.5); ax_lines.legend(fontsize=7)
+    ax_lines.axhline(0, color="black", lw=0.5); legend_outside(ax_lines, "below", ncol=2)
     label(ax_lines, "peaks while Y1 rises", "predicted Y1", "influential score w.r.t. Y1")
     fig.suptitle(f"Fig. 5 - L2 influential scores w.r.t. Y1 while Y1 rises ({dataset})")
     return fig
@@ -183,12 +186,13 @@ def input_score_figure(model, image, label_value: int, templates, fig_label: str
     templates as outlines. Returns ``(fig, scores)`` with scores (10, 28, 28)."""
     scores = influential_scores(model, image[None], source="input", target="output")[0, :, 0]
     limit = symmetric_limit(scores)
-    fig, axes = plt.subplots(1, 12, figsize=(17, 2.2), gridspec_kw={"width_ratios": [1] * 11 + [0.08]})
+    fig, axes = plt.subplots(1, 12, figsize=(13, 1.9), gridspec_kw={"width_ratios": [1] * 11 + [0.08]})
     axes[0].imshow(image[0], cmap="gray_r"); axes[0].set_xticks([]); axes[0].set_yticks([])
-    axes[0].set_title(f"input (label {label_value})", fontsize="small")
+    axes[0].set_title(f"input (label {label_value})", fontsize=9)
     for c in range(10):
-        artist = score_map(axes[c + 1], scores[c], outline=templates[c], limit=limit, title=f"class {c}")
-    fig.colorbar(artist, cax=axes[11], label="score")
+        artist = score_map(axes[c + 1], scores[c], outline=templates[c], limit=limit)
+        axes[c + 1].set_title(f"class {c}", fontsize=9)
+    fig.colorbar(artist, cax=axes[11], label="influential score")
     fig.suptitle(f"{fig_label} - input scores w.r.t. each output node (red positive, blue negative)")
     return fig, scores
 
@@ -200,16 +204,17 @@ def filter_scores_figure(model, image, label_value: int, found: dict, node: int)
     per_filter, order, names = found["per_filter"], found["order"], model.kernel_names
     n = len(per_filter)
     chosen = [order[0], order[n // 3], order[2 * n // 3], order[-1]]
-    fig = plt.figure(figsize=(14, 13))
+    fig = plt.figure(figsize=(12, 11.5))
     grid = fig.add_gridspec(4, 6, height_ratios=[1.2, 1, 1, 1])
     ax = fig.add_subplot(grid[0, :])
     ax.bar(np.arange(1, n + 1), per_filter, color=np.where(per_filter >= 0, "tab:red", "tab:blue"))
-    ax.set_xticks(np.arange(1, n + 1), [f"{i + 1} {k}" for i, k in enumerate(names)], rotation=90, fontsize=6)
+    ax.set_xticks(np.arange(1, n + 1), [f"{i + 1} {k}" for i, k in enumerate(names)], rotation=90, fontsize=8)
     label(ax, f"(a) filter scores w.r.t. output node {node}", "filter", "sum of L1 scores")
     ax = fig.add_subplot(grid[1, 0:2]); ax.imshow(image[0], cmap="gray_r"); ax.set_xticks([]); ax.set_yticks([])
     ax.set_title(f"(b) input, label {label_value}", fontsize="small")
+    # the colour bar goes below panel (c): beside it, its tick labels ran into the titles of (e) and (f)
     score_map(fig.add_subplot(grid[2:4, 0:2]), found["input_scores"], title=f"(c) input scores, class {node}",
-              colorbar=True)
+              colorbar=True, colorbar_location="bottom")
     for col, f in enumerate(chosen):
         ax = fig.add_subplot(grid[1, col + 2])
         ax.imshow(model.kernels41.weight[f, 0].numpy(), cmap="gray"); ax.set_xticks([]); ax.set_yticks([])
@@ -227,12 +232,12 @@ def filter_scores_figure(model, image, label_value: int, found: dict, node: int)
 
 def class_filter_figure(mean_by_class, names):
     """Fig. 7 extension: mean filter scores w.r.t. the true class, one row per class."""
-    fig, ax = plt.subplots(figsize=(14, 4))
+    fig, ax = plt.subplots(figsize=(12, 4))
     limit = symmetric_limit(np.nan_to_num(mean_by_class))
     image = ax.imshow(mean_by_class, cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto")
-    ax.set_xticks(range(len(names)), [f"{i + 1} {n}" for i, n in enumerate(names)], rotation=90, fontsize=6)
+    ax.set_xticks(range(len(names)), [f"{i + 1} {n}" for i, n in enumerate(names)], rotation=90, fontsize=8)
     ax.set_yticks(range(len(mean_by_class)))
-    fig.colorbar(image, ax=ax, label="mean filter score")
+    labelled_colorbar(fig, image, ax, "mean filter score")
     label(ax, "Fig. 7 (extension) - mean filter scores w.r.t. the true class, per class", "filter", "class")
     return fig
 
@@ -264,7 +269,7 @@ def real_fake_examples_figure(x, y, per_class: int = 4, corner: int = 16):
     for k, i in enumerate(picks):
         axes[0, k].imshow(x[i].permute(1, 2, 0)); axes[0, k].set_title(REAL_FAKE_CLASSES[int(y[i])], fontsize="small")
         axes[1, k].imshow(x[i].permute(1, 2, 0)[:corner, :corner], interpolation="nearest")
-        axes[1, k].set_title(f"{corner}x{corner} corner", fontsize="x-small")
+        axes[1, k].set_title(f"{corner}x{corner} corner", fontsize="small")
     for ax in axes.flat:
         ax.set_xticks([]); ax.set_yticks([])
     fig.suptitle(f"Fig. 8 data - test images (upper) and their top-left {corner}x{corner} pixels (lower)")

@@ -73,7 +73,9 @@ def plot_unit_weights(ax, weights: np.ndarray, boundaries: Sequence[int], title:
     ax.set_title(title)
     ax.set_xlabel("unit index (first conv layer → last)")
     ax.set_ylabel("linear classifier weight")
-    ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.0, 1.0), title="layer")
+    from cnnexplain.notebook.plots import legend_outside
+
+    legend_outside(ax, title="layer", fontsize="small", ncol=1 if last - first < 8 else 2)
     return ax
 
 
@@ -81,8 +83,9 @@ def explore_unit_weights(runs: Mapping[str, tuple], figure: str = "Fig. 3"):
     """Fig. 3 / Fig. 6 explorer: a class selector and a layer-range slider on :func:`plot_unit_weights`.
 
     ``runs`` maps a run's name to ``(NeuroView network, class names)``. The selector lists every
-    (run, class) pair that exists, so no choice silently falls back to another class; the slider spans
-    the deepest run's layers and is cut to each network's own depth (the title shows the layers drawn).
+    (run, class) pair that exists, so no choice silently falls back to another class; the layer slider
+    spans the selected network's own layers (a 5-layer AlexNet offers 1-5, not the deepest run's 1-8)
+    and follows the selector live.
     Static (the first class, all layers) under papermill, live in JupyterLab (:func:`cnnexplain.notebook.widgets.explore`).
     """
     import ipywidgets as w
@@ -94,21 +97,37 @@ def explore_unit_weights(runs: Mapping[str, tuple], figure: str = "Fig. 3"):
         raise ValueError("explore_unit_weights needs at least one run: {name: (NeuroView network, class names)}")
     choices = [(f"{run} / {name}", (run, index)) for run, (_, classes) in runs.items()
                for index, name in enumerate(classes)]
-    depth = max(len(net.layers) for net, _ in runs.values())
+    def depth(run_class) -> int:
+        return len(runs[run_class[0]][0].layers)
 
     def show_class_weights(run_class, layers):
         run, index = run_class
         net, classes = runs[run]
         n = len(net.layers)
-        first, last = min(layers[0], n) - 1, min(layers[1], n) - 1
+        if not 1 <= layers[0] <= layers[1] <= n:
+            raise ValueError(f"layers {layers} outside {run}'s conv1-conv{n}")
+        first, last = layers[0] - 1, layers[1] - 1
         fig, ax = plt.subplots(figsize=(10, 3.5))
         plot_unit_weights(ax, net.class_weights(index), net.layer_boundaries,
                           f"{figure} explorer: {run}, class '{classes[index]}', conv{first + 1}-conv{last + 1}",
                           layer_range=(first, last), layer_names=[f"conv{i + 1}" for i in range(n)])
         return fig
 
-    layers = w.IntRangeSlider(value=(1, depth), min=1, max=depth, description="layers", continuous_update=False)
-    return explore(show_class_weights, run_class=choices, layers=layers)
+    selector = w.Dropdown(options=choices, value=choices[0][1], description="run_class")
+    n = depth(selector.value)
+    layers = w.IntRangeSlider(value=(1, n), min=1, max=n, description="layers", continuous_update=False)
+
+    def fit_slider(change):  # the slider offers the selected network's layers, all of them selected
+        n = depth(change["new"])
+        if n >= layers.max:
+            layers.max = n
+            layers.value = (1, n)
+        else:
+            layers.value = (1, n)
+            layers.max = n
+
+    selector.observe(fit_slider, names="value")
+    return explore(show_class_weights, run_class=selector, layers=layers)
 
 
 def per_class_channel_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, class_names: Sequence[str]):
@@ -310,7 +329,9 @@ def plot_table1_bars(table1):
         ax.text(i, max(r.plain_acc, r.neuroview_acc) + 1, f"{r.gap_points:+.1f}", ha="center", fontsize="small")
     ax.set_xticks(x, [f"{r.dataset}\n{r.network}" for r in table1.itertuples()], fontsize="small")
     ax.set_ylim(0, 110)
-    ax.legend(loc="lower right")
+    from cnnexplain.notebook.plots import legend_outside
+
+    legend_outside(ax)
     label(ax, "Table 1 (ours): test accuracy, plain vs NeuroView (gap in points above bars)", "data set / network",
           "test accuracy (%)")
     return fig
@@ -566,16 +587,18 @@ def plot_fig7(scenes, drops, cls: str = "ballroom"):
     """Fig. 7: one test image of ``cls`` unmodified and with R, G, B zeroed, and Table 2's mean drops as bars."""
     import matplotlib.pyplot as plt
 
-    from cnnexplain.notebook.plots import label
+    from cnnexplain.notebook.plots import label, legend_outside
 
     example = scenes.x_test[scenes.y_test == scenes.classes.index(cls)][:1]
     views = [example[0]] + [zero_channel(example, c)[0] for c in ("red", "green", "blue")]
-    fig, axes = plt.subplots(1, 5, figsize=(15, 3.2), gridspec_kw={"width_ratios": [1, 1, 1, 1, 3]})
+    fig, axes = plt.subplots(1, 5, figsize=(12, 3.6), gridspec_kw={"width_ratios": [1, 1, 1, 1, 3]})
     for ax, im, title in zip(axes, views, ["(a) unmodified", "(b) red = 0", "(c) green = 0", "(d) blue = 0"]):
-        ax.imshow(im.permute(1, 2, 0).numpy())
-        ax.set_title(f"Fig. 7{title[:3]} '{cls}' {title[4:]}", fontsize="small")
+        ax.imshow(im.permute(1, 2, 0).numpy(), interpolation="nearest")
+        ax.set_title(f"Fig. 7{title[:3]} '{cls}'\n{title[4:]}", fontsize=10)
         ax.axis("off")
     drops.plot.bar(ax=axes[4])
+    axes[4].tick_params(axis="x", labelrotation=45)
+    legend_outside(axes[4], title="network")
     label(axes[4], "Table 2: mean accuracy drop over R/G/B zeroing", "class", "drop (points)")
     return fig
 
@@ -613,20 +636,20 @@ def plot_fig5(view_means: np.ndarray, classes: Sequence[str]):
     most and the fewest positive views. Returns ``(fig, positive views per class)``."""
     import matplotlib.pyplot as plt
 
-    from cnnexplain.notebook.plots import SIGNED_CMAP, label
+    from cnnexplain.notebook.plots import SIGNED_CMAP, colorbar, label
 
     n_views = view_means.shape[1]
-    fig, axes = plt.subplots(1, 3, figsize=(15, 3.6), gridspec_kw={"width_ratios": [2, 1, 1]})
+    fig, axes = plt.subplots(1, 3, figsize=(12.5, 3.8), gridspec_kw={"width_ratios": [2, 1, 1]})
     top = np.abs(view_means).max()
     im = axes[0].imshow(view_means, cmap=SIGNED_CMAP, vmin=-top, vmax=top, aspect="auto")
     axes[0].set_yticks(range(len(classes)), classes)
-    fig.colorbar(im, ax=axes[0], label="mean weight of the view's units")
+    colorbar(fig, im, axes[0], "mean weight of the view's units")
     label(axes[0], "Fig. 5: mean NeuroView weight per view and class", "view", "class")
     positive_views = (view_means > 0).sum(1)
     for ax, c in zip(axes[1:], (int(positive_views.argmax()), int(positive_views.argmin()))):
         ax.bar(range(n_views), view_means[c], color=["tab:red" if v > 0 else "tab:blue" for v in view_means[c]])
-        label(ax, f"Fig. 5: class '{classes[c]}' ({positive_views[c]} positive views)", "view", "mean unit weight")
-        ax.set_xticks(range(n_views))
+        label(ax, f"Fig. 5: class '{classes[c]}'\n({positive_views[c]} positive views)", "view", "mean unit weight")
+        ax.set_xticks(range(0, n_views, 2 if n_views > 8 else 1))  # every other view: "9 10 11" ran together
     return fig, positive_views
 
 
@@ -659,11 +682,12 @@ def plot_sound_layer_shares(shares):
     """Fig. 6 summary: :func:`sound_layer_shares` as grouped bars per layer."""
     import matplotlib.pyplot as plt
 
-    from cnnexplain.notebook.plots import label
+    from cnnexplain.notebook.plots import label, legend_outside
 
     fig, ax = plt.subplots(figsize=(7, 3.5))
     shares.set_index("layer").plot.bar(ax=ax)
-    label(ax, "Fig. 6 summary: layer of the top-5% positive weights, sound vs scenes (AlexNet layout)", "layer",
+    legend_outside(ax)
+    label(ax, "Fig. 6 summary: layer of the top-5% positive weights,\nsound vs scenes (AlexNet layout)", "layer",
           "share")
     return fig
 

@@ -50,7 +50,7 @@ TAXONOMY = {
         "Visualization, gradient-based": ["saliency", "gradient_x_input", "guided_backprop", "deconvnet",
                                           "integrated_gradients", "smoothgrad"],
         "Visualization, activation-based": ["activation_maximization", "cam", "gradcam"],
-        "Semantic feature representation (Network Dissection, Net2Vec)": [],
+        "Semantic feature representation (Network Dissection, Net2Vec)": ["network_dissection"],
     },
     "3.4 Model interpretation": {
         "Model processing (compression, decomposition)": [],
@@ -62,7 +62,11 @@ TAXONOMY = {
 LEAF_NOTEBOOKS = {
     "influential_scores": ["1x (Jung et al., influential scores)"],
     "neuroview": ["3x (NeuroView, interpretable by design)"],
+    "network_dissection": ["31 (NeuroView Fig. 4: units labelled by Network Dissection)"],
 }
+#: Labels of the leaves that are not attribution methods of :data:`cnnexplain.methods.attribution.explain.METHODS`.
+LEAF_LABELS = {"influential_scores": "influential scores", "neuroview": "NeuroView",
+               "network_dissection": "Network Dissection"}
 SURVEY_NOTEBOOKS = ["41_attribution_gallery", "42_measured_table1"]
 
 
@@ -78,7 +82,7 @@ def taxonomy_table() -> pd.DataFrame:
                     notebooks = LEAF_NOTEBOOKS[method]
                 else:
                     notebooks = SURVEY_NOTEBOOKS
-                label = attr.METHODS[method].label if method in attr.METHODS else (method or "")
+                label = attr.METHODS[method].label if method in attr.METHODS else LEAF_LABELS.get(method, method or "")
                 rows.append(dict(aspect=aspect, topic=topic, method=method or "", label=label,
                                  notebooks=", ".join(notebooks) if notebooks else "not implemented here"))
     return pd.DataFrame(rows)
@@ -503,7 +507,9 @@ def pretrained_vgg16() -> nn.Module:
 
 def show_explanation(ax, result, title: str = "", image=None):
     """Draw one explanation on ``ax``: an attribution (C, H, W) summed over channels in a symmetric
-    signed colour map, a synthesized input as an image, or a "not applicable" message (a string)."""
+    signed colour map, divided by its own max |value| (so one colour bar, -1 to 1, serves every map), a
+    synthesized input as an image, or a "not applicable" message (a string). Returns the map's image
+    artist (None for the others)."""
     import matplotlib.pyplot as plt  # noqa: F401
 
     from cnnexplain.notebook.plots import SIGNED_CMAP
@@ -514,47 +520,70 @@ def show_explanation(ax, result, title: str = "", image=None):
         import textwrap
 
         reason = "\n".join(textwrap.wrap(result, 16)[:4]) + ("…" if len(result) > 64 else "")
-        ax.text(0.5, 0.5, "n/a\n" + reason if result else "n/a", ha="center", va="center", fontsize=5,
+        ax.text(0.5, 0.5, "n/a\n" + reason if result else "n/a", ha="center", va="center", fontsize=8,
                 transform=ax.transAxes)
         ax.set_box_aspect(1)  # a square cell like the maps beside it
+        artist = None
     elif image is not None:  # a synthesized input
         array = image.detach().cpu().float()
         array = (array - array.min()) / (array.max() - array.min() + 1e-12)
         ax.imshow(array[0] if array.shape[0] == 1 else array.permute(1, 2, 0),
-                  cmap="gray" if array.shape[0] == 1 else None)
+                  cmap="gray" if array.shape[0] == 1 else None, interpolation="nearest")
+        artist = None
     else:
         heat = result.detach().cpu().float().sum(0)
         limit = float(heat.abs().max()) or 1.0
-        ax.imshow(heat, cmap=SIGNED_CMAP, vmin=-limit, vmax=limit)
+        artist = ax.imshow(heat / limit, cmap=SIGNED_CMAP, vmin=-1, vmax=1, interpolation="nearest")
     if title:
-        ax.set_title(title.replace(" (", "\n("), fontsize=7)
+        ax.set_title(title.replace(" (", "\n("), fontsize=9)
+    return artist
 
 
-def gallery_figure(images, results: dict, row_titles=None, suptitle: str = "", display=None, size: float = 1.3):
+def gallery_figure(images, results: dict, row_titles=None, suptitle: str = "", display=None, size: float = 1.5,
+                   methods_per_row: int = 6):
     """Rows = images, columns = the input then one column per method in ``results`` (``explain_all``).
 
-    ``display`` maps the images to what to show in the first column (e.g. ImageNet de-normalisation)."""
+    The methods are split into bands of ``methods_per_row`` columns (each band repeats the inputs), so the
+    figure stays ~10 in wide and its titles readable (the readability rule of
+    :mod:`cnnexplain.notebook.plots`); one labelled colour bar serves every map (each map is divided by its
+    own max |value|). ``display`` maps the images to what to show in the first column (e.g. ImageNet
+    de-normalisation)."""
     import matplotlib.pyplot as plt
 
+    from cnnexplain.notebook.plots import colorbar
+
     methods = list(results)
+    bands = [methods[k:k + methods_per_row] for k in range(0, len(methods), methods_per_row)] or [[]]
     n = len(images)
-    fig, axes = plt.subplots(n, len(methods) + 1, figsize=(size * (len(methods) + 1), size * n + 0.6),
-                             squeeze=False)
+    ncols = max(len(b) for b in bands) + 1
+    fig, axes = plt.subplots(n * len(bands), ncols, figsize=(size * ncols, (size + 0.15) * n * len(bands) + 1.2),
+                             squeeze=False, layout="constrained")  # constrained: room for the colour bar and titles
     shown = display(images) if display else images
-    for i in range(n):
-        show_explanation(axes[i, 0], None, "input" if i == 0 else "", image=shown[i])
-        if row_titles is not None:
-            axes[i, 0].set_ylabel(str(row_titles[i]), fontsize="small")
-        for j, method in enumerate(methods, start=1):
-            result = results[method]
-            label = attr.METHODS[method].label if method in attr.METHODS else method
-            title = label if i == 0 else ""
-            if isinstance(result, str):
-                show_explanation(axes[i, j], result if i == 0 else "", title)
-            elif attr.METHODS[method].output == "synthesis":
-                show_explanation(axes[i, j], None, title, image=result[i])
-            else:
-                show_explanation(axes[i, j], result[i], title)
+    artist = None
+    for b, band in enumerate(bands):
+        for i in range(n):
+            row = axes[b * n + i]
+            show_explanation(row[0], None, "input" if i == 0 else "", image=shown[i])
+            if row_titles is not None:
+                row[0].set_ylabel(str(row_titles[i]), fontsize=9)
+            for j in range(len(band) + 1, ncols):
+                row[j].axis("off")
+            for j, method in enumerate(band, start=1):
+                result = results[method]
+                label = attr.METHODS[method].label if method in attr.METHODS else method
+                title = label if i == 0 else ""
+                if isinstance(result, str):  # not applicable: the reason once, in the band's first row
+                    if i == 0:
+                        show_explanation(row[j], result, title)
+                    else:
+                        row[j].axis("off")
+                elif attr.METHODS[method].output == "synthesis":
+                    show_explanation(row[j], None, title, image=result[i])
+                else:
+                    artist = show_explanation(row[j], result[i], title) or artist
+    if artist is not None:
+        colorbar(fig, artist, axes, "attribution / its map's max |value| (red +, blue −)", location="bottom",
+                 fraction=0.02, pad=0.01, shrink=0.6, aspect=40)
     if suptitle:
         fig.suptitle(suptitle)
     return fig
@@ -564,7 +593,12 @@ def draw_taxonomy(ax=None, aspects=None):
     """The survey's Fig. 1 redrawn as a tree: root → four aspects (§3.1–3.4) → topics → our methods.
 
     ``aspects``: draw only these aspects (keys of :data:`TAXONOMY`), e.g. one branch for a widget."""
+    import textwrap
+
     import matplotlib.pyplot as plt
+
+    def wrap(text, width):
+        return "\n".join(textwrap.wrap(text, width))
 
     if aspects is not None:
         unknown = [a for a in aspects if a not in TAXONOMY]
@@ -573,7 +607,8 @@ def draw_taxonomy(ax=None, aspects=None):
     leaves = [(aspect, topic, methods) for aspect, topics in TAXONOMY.items() for topic, methods in topics.items()
               if aspects is None or aspect in aspects]
     if ax is None:
-        fig, ax = plt.subplots(figsize=(15, 0.55 * len(leaves) + 1))
+        # 12 in wide and 0.62 in a leaf: its 9-11 pt text reads at 1100 px (the readability rule)
+        fig, ax = plt.subplots(figsize=(12, 0.62 * len(leaves) + 1))
     ax.set_xlim(0, 1)
     ax.set_ylim(-0.5, len(leaves) - 0.5)
     ax.axis("off")
@@ -585,26 +620,28 @@ def draw_taxonomy(ax=None, aspects=None):
         aspect_y.setdefault(aspect, []).append(y_of_leaf[i])
     root_y = np.mean([np.mean(v) for v in aspect_y.values()])
     ax.text(0.02, root_y, "Interpretability\nof CNNs\n(survey Fig. 1)", ha="left", va="center", bbox=box,
-            fontsize=9, fontweight="bold")
+            fontsize=10, fontweight="bold")
     for aspect, ys in aspect_y.items():
         y = float(np.mean(ys))
         colour = colours(list(TAXONOMY).index(aspect))
-        ax.plot([0.12, 0.16], [root_y, y], color="0.5", lw=1)
-        ax.text(0.16, y, aspect, ha="left", va="center", fontsize=8.5, color=colour,
+        ax.plot([0.13, 0.16], [root_y, y], color="0.5", lw=1)
+        ax.text(0.16, y, wrap(aspect, 22), ha="left", va="center", fontsize=10, color=colour,
                 bbox=dict(boxstyle="round,pad=0.3", fc="white", ec=colour))
         for i, (a, topic, methods) in enumerate(leaves):
             if a != aspect:
                 continue
             ly = y_of_leaf[i]
-            ax.plot([0.37, 0.40], [y, ly], color=colour, lw=0.8)
-            ax.text(0.40, ly, topic, ha="left", va="center", fontsize=8)
+            ax.plot([0.36, 0.38], [y, ly], color=colour, lw=0.8)
+            ax.text(0.38, ly, wrap(topic, 34), ha="left", va="center", fontsize=9.5)
             if methods:
-                names = ", ".join(attr.METHODS[m].label if m in attr.METHODS else m for m in methods)
+                names = ", ".join(attr.METHODS[m].label if m in attr.METHODS else LEAF_LABELS.get(m, m)
+                                  for m in methods)
                 where = ", ".join(sorted({nb for m in methods
                                           for nb in LEAF_NOTEBOOKS.get(m, ["41", "42"])}))
-                ax.text(0.70, ly, f"{names}  → nb {where}", ha="left", va="center", fontsize=7.5, color="0.15")
+                ax.text(0.66, ly, wrap(f"{names} → nb {where}", 44), ha="left", va="center", fontsize=9,
+                        color="0.15")
             else:
-                ax.text(0.70, ly, "(not run in this project)", ha="left", va="center", fontsize=7.5,
-                        color="0.6", style="italic")
-    ax.set_title("Survey Fig. 1 redrawn: four aspects of CNN interpretability, their topics, and the methods we run")
+                ax.text(0.66, ly, "(not run in this project)", ha="left", va="center", fontsize=9,
+                        color="0.45", style="italic")
+    ax.set_title("Survey Fig. 1 redrawn: four aspects of CNN interpretability,\ntheir topics, and the methods we run")
     return ax.figure
