@@ -217,24 +217,8 @@ def _stream(fn: ModelFunction, layers, x, y, batch_size, fisher, samples, genera
             h.remove()
 
 
-def kronecker_factors(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: torch.Tensor, y: torch.Tensor,
-                      batch_size: int = 64, fisher: str = "auto", samples: int = 1, ekfac: bool = True,
-                      exact_classes: int = 20, seed: int = 0, chunk_elements: int = 1 << 24
-                      ) -> list[KroneckerFactors]:
-    """K-FAC factors (and, with ``ekfac``, the EK-FAC diagonal, from a second streaming pass) of every
-    block over the Hessian data ``(x, y)`` (the labels are not used: the curvature is the model's own
-    Gauss-Newton/Fisher; see the module doc for ``fisher``). ``chunk_elements`` bounds the per-example
-    gradient matrices formed at once in the EK-FAC pass of a conv layer."""
-    if fn.loss_fn is not cross_entropy:
-        raise ValueError("Kronecker factors here assume the default mean cross-entropy loss")
-    check_batch(x, y, "Hessian data")
+def _layouts(fn: ModelFunction, blocks: Sequence[ParameterBlock], fisher: str):
     layers = [_layer_of(fn.model, b) for b in blocks]
-    with torch.no_grad():
-        classes = fn.model(fn.to_device(x[:1], y[:1])[0]).shape[-1]
-    if fisher == "auto":
-        fisher = "exact" if classes <= exact_classes else "sampled"
-    if fisher not in ("exact", "sampled"):
-        raise ValueError(f"fisher must be 'auto', 'exact' or 'sampled', got {fisher!r}")
     factors = []
     for block, (module, weight_first, bias) in zip(blocks, layers):
         out = module.out_channels if isinstance(module, nn.Conv2d) else module.out_features
@@ -242,10 +226,43 @@ def kronecker_factors(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: to
         factors.append(KroneckerFactors(block.name, out, inp, bias, weight_first,
                                         torch.zeros(inp, inp, device=fn.device, dtype=fn.dtype),
                                         torch.zeros(out, out, device=fn.device, dtype=fn.dtype), fisher=fisher))
+    return layers, factors
+
+
+def _classes(fn: ModelFunction, x, y) -> int:
+    with torch.no_grad():
+        return fn.model(fn.to_device(x[:1], y[:1])[0]).shape[-1]
+
+
+def kronecker_factors(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: torch.Tensor, y: torch.Tensor,
+                      batch_size: int = 64, fisher: str = "auto", samples: int = 1, ekfac: bool = True,
+                      exact_classes: int = 20, seed: int = 0, chunk_elements: int = 1 << 24,
+                      cache: Sequence["CachedGaussNewtonBlock"] | None = None) -> list[KroneckerFactors]:
+    """K-FAC factors (and, with ``ekfac``, the EK-FAC diagonal, from a second streaming pass) of every
+    block over the Hessian data ``(x, y)`` (the labels are not used: the curvature is the model's own
+    Gauss-Newton/Fisher; see the module doc for ``fisher``). ``chunk_elements`` bounds the per-example
+    gradient matrices formed at once in the EK-FAC pass of a conv layer. ``cache``: the blocks' cached
+    Gauss-Newton factors (:func:`gauss_newton_cache`, exact expectation) to read instead of running the net."""
+    if fn.loss_fn is not cross_entropy:
+        raise ValueError("Kronecker factors here assume the default mean cross-entropy loss")
+    check_batch(x, y, "Hessian data")
+    if cache is not None:
+        fisher = "exact"
+    elif fisher == "auto":
+        fisher = "exact" if _classes(fn, x, y) <= exact_classes else "sampled"
+    if fisher not in ("exact", "sampled"):
+        raise ValueError(f"fisher must be 'auto', 'exact' or 'sampled', got {fisher!r}")
+    layers, factors = _layouts(fn, blocks, fisher)
+
+    def batches():
+        if cache is not None:
+            yield from _cached_batches(cache, batch_size)
+        else:
+            yield from _stream(fn, layers, x, y, batch_size, fisher, samples, torch.Generator().manual_seed(seed))
+
     start = time.perf_counter()
     n = 0
-    for b, per_layer in _stream(fn, layers, x, y, batch_size, fisher, samples,
-                                torch.Generator().manual_seed(seed)):
+    for b, per_layer in batches():
         n += b
         for f, (a, gs, weight) in zip(factors, per_layer):
             f.A += torch.einsum("bti,btj->ij", a, a) / a.shape[1]
@@ -261,8 +278,7 @@ def kronecker_factors(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: to
         start = time.perf_counter()
         for f in factors:
             f.diagonal = torch.zeros(f.out, f.inp, device=fn.device, dtype=fn.dtype)
-        for b, per_layer in _stream(fn, layers, x, y, batch_size, fisher, samples,
-                                    torch.Generator().manual_seed(seed)):
+        for b, per_layer in batches():
             for f, (a, gs, weight) in zip(factors, per_layer):
                 aq = a @ f.qa  # (b, T, in')
                 for g in gs:
@@ -278,6 +294,72 @@ def kronecker_factors(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: to
             f.diagonal /= n
             f.timings["ekfac_s"] = time.perf_counter() - start
     return factors
+
+
+class CachedGaussNewtonBlock:
+    """The exact Gauss-Newton block H_l = (1/n) Σ_i Σ_d vec(D_id) vec(D_id)ᵀ held as the factors of its
+    pseudo-gradients D_id = g_idᵀ a_i: the layer inputs ``a`` (n, T, in') and the output gradients ``g``
+    (n, C, T, out) of the C columns of R_i (diag p_i − p_i p_iᵀ = R_i R_iᵀ). A product costs a few GEMMs
+    (no pass through the network); memory n·T·(in' + C·out) — for a Linear layer n·(in' + C·out), far
+    below the n·C·p of dense factors. Same operator interface as the solvers'."""
+
+    def __init__(self, layout: KroneckerFactors, a: torch.Tensor, g: torch.Tensor, chunk_elements: int = 1 << 24):
+        self.layout, self.a, self.g = layout, a, g
+        self.name, self.size = layout.name, layout.size
+        self.device, self.dtype = a.device, a.dtype
+        self.n = a.shape[0]
+        self.chunk_elements = chunk_elements
+        self.matvecs = 0
+
+    @property
+    def nbytes(self) -> int:
+        return self.a.numel() * self.a.element_size() + self.g.numel() * self.g.element_size()
+
+    def matvec(self, vectors: torch.Tensor) -> torch.Tensor:
+        single = vectors.dim() == 1
+        v = vectors.reshape(-1, self.size).to(self.device, self.dtype)
+        m = self.layout.to_matrix(v)  # (k, out, in')
+        k, (_, C, T, out_features) = len(v), self.g.shape
+        result = torch.zeros_like(m)
+        step = max(1, self.chunk_elements // max(1, k * T * max(out_features, C)))
+        for c in range(0, self.n, step):
+            a, g = self.a[c:c + step], self.g[c:c + step]
+            s = torch.einsum("nti,koi->nkto", a, m)  # δ pre-activations
+            coeff = torch.einsum("nkto,ndto->nkd", s, g)  # ⟨D_id, V_k⟩
+            back = torch.einsum("nkd,ndto->nkto", coeff, g)
+            result += torch.einsum("nkto,nti->koi", back, a)
+        self.matvecs += k
+        out = self.layout.from_matrix(result / self.n).detach()
+        return out[0] if single else out
+
+    def dense(self) -> torch.Tensor:
+        eye = torch.eye(self.size, device=self.device, dtype=self.dtype)
+        h = self.matvec(eye)
+        return 0.5 * (h + h.T)
+
+
+def gauss_newton_cache(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: torch.Tensor, y: torch.Tensor,
+                       batch_size: int = 64) -> list[CachedGaussNewtonBlock]:
+    """One pass (a forward and C backward passes per batch) over the Hessian data storing, per block, the
+    factors of its exact Gauss-Newton block (:class:`CachedGaussNewtonBlock`); memory grows with the data."""
+    if fn.loss_fn is not cross_entropy:
+        raise ValueError("Gauss-Newton blocks here assume the default mean cross-entropy loss")
+    check_batch(x, y, "Hessian data")
+    layers, layouts = _layouts(fn, blocks, "exact")
+    parts_a = [[] for _ in blocks]
+    parts_g = [[] for _ in blocks]
+    for _, per_layer in _stream(fn, layers, x, y, batch_size, "exact", 1, None):
+        for l, (a, gs, _) in enumerate(per_layer):
+            parts_a[l].append(a)
+            parts_g[l].append(torch.stack(gs, dim=1))
+    return [CachedGaussNewtonBlock(f, torch.cat(pa), torch.cat(pg)) for f, pa, pg in zip(layouts, parts_a, parts_g)]
+
+
+def _cached_batches(cache: Sequence[CachedGaussNewtonBlock], batch_size: int):
+    n = cache[0].n
+    for start in range(0, n, batch_size):
+        stop = min(start + batch_size, n)
+        yield stop - start, [(c.a[start:stop], list(c.g[start:stop].unbind(1)), 1.0) for c in cache]
 
 
 class GaussNewtonBlock:
