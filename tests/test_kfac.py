@@ -145,3 +145,18 @@ def test_runs_on_the_model_device():
     fn = ModelFunction(model)
     factors = kronecker_factors(fn, fn.blocks, x, y)
     assert all(f.A.is_cuda and f.diagonal.is_cuda for f in factors)
+
+
+def test_factors_held_as_rows_for_small_hessian_data_give_the_same_inverse():
+    """Fewer input rows than in' (here 3 examples into a 17-input layer): A from its Gram matrix, the
+    complement of the data's span at curvature 0 — the same (H̃ + λI)⁻¹ as the dense eigendecomposition."""
+    model = mlp()
+    x, y = data(3, side=4)
+    fn = ModelFunction(model)
+    low = kronecker_factors(fn, fn.blocks, x, y, low_rank=True)
+    full = kronecker_factors(fn, fn.blocks, x, y, low_rank=False)
+    assert low[0].partial and not full[0].partial
+    rhs = torch.randn(2, fn.blocks[0].numel, dtype=torch.float64)
+    for kind in ("kfac", "ekfac"):
+        torch.testing.assert_close(low[0].inverse_hvp(rhs, 0.05, kind), full[0].inverse_hvp(rhs, 0.05, kind))
+        torch.testing.assert_close(low[0].matvec(rhs, kind), full[0].matvec(rhs, kind))

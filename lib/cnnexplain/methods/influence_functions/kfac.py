@@ -69,7 +69,7 @@ class KroneckerFactors:
     inp: int  # in' (with the bias column when there is a bias)
     bias: bool
     weight_first: bool  # block flat order: weight then bias (True) or bias then weight
-    A: torch.Tensor
+    A: torch.Tensor | None  # None while A is held as ``rows`` (A = Σ rowsᵀ rows)
     G: torch.Tensor
     n: int = 0
     fisher: str = "exact"
@@ -79,6 +79,7 @@ class KroneckerFactors:
     lg: torch.Tensor | None = None
     diagonal: torch.Tensor | None = None  # EK-FAC eigenvalues (out, in'), None until refitted
     timings: dict = field(default_factory=dict)
+    rows: list | None = None
 
     @property
     def size(self) -> int:
@@ -101,14 +102,31 @@ class KroneckerFactors:
         return torch.cat([w, b] if self.weight_first else [b, w], dim=1)
 
     def eigendecompose(self) -> None:
-        la, qa = torch.linalg.eigh(self.A.double())
+        """Eigenbases of A and G (float64 eigh). When A was held as its rows X (A = XᵀX, fewer rows than
+        in': small Hessian data or a wide Linear layer such as VGG16's fc1), its eigenbasis comes from the
+        small Gram matrix XXᵀ and covers only span(X); the complement has eigenvalue 0 in A and, since every
+        pseudo-gradient's rows lie in span(X), in the exact block too."""
+        if self.A is None:
+            x = torch.cat(self.rows).double()
+            gram = x @ x.T
+            w, vectors = torch.linalg.eigh(gram)
+            keep = w > 1e-10 * w.max().clamp_min(1e-300)
+            w, vectors = w[keep], vectors[:, keep]
+            self.la, self.qa = w.to(self.G.dtype), ((x.T @ vectors) / w.sqrt()).to(self.G.dtype)
+            self.rows = None
+        else:
+            la, qa = torch.linalg.eigh(self.A.double())
+            self.la, self.qa = la.clamp_min(0).to(self.A.dtype), qa.to(self.A.dtype)
         lg, qg = torch.linalg.eigh(self.G.double())
-        dtype = self.A.dtype
-        self.la, self.qa = la.clamp_min(0).to(dtype), qa.to(dtype)
-        self.lg, self.qg = lg.clamp_min(0).to(dtype), qg.to(dtype)
+        self.lg, self.qg = lg.clamp_min(0).to(self.G.dtype), qg.to(self.G.dtype)
+
+    @property
+    def partial(self) -> bool:
+        """True when A's eigenbasis covers only the span of the Hessian data's inputs (see eigendecompose)."""
+        return self.qa is not None and self.qa.shape[1] < self.inp
 
     def eigenvalues(self, kind: str = "ekfac") -> torch.Tensor:
-        """(out, in') curvature eigenvalues in the Kronecker eigenbasis: EK-FAC's re-fit or K-FAC's λ_G λ_A."""
+        """(out, r) curvature eigenvalues in the Kronecker eigenbasis: EK-FAC's re-fit or K-FAC's λ_G λ_A."""
         if self.qa is None:
             self.eigendecompose()
         if kind == "ekfac":
@@ -120,21 +138,25 @@ class KroneckerFactors:
             raise ValueError(f"kind must be 'ekfac' or 'kfac', got {kind!r}")
         return self.lg[:, None] * self.la[None, :]
 
-    def _rotate(self, m, inverse=False):
-        if inverse:
-            return self.qg @ m @ self.qa.T
-        return self.qg.T @ m @ self.qa
+    def _apply(self, v: torch.Tensor, scale) -> torch.Tensor:
+        m = self.to_matrix(v.to(self.G.dtype))
+        projected = m @ self.qa  # (k, out, r)
+        inside = self.qg @ scale(self.qg.T @ projected) @ self.qa.T
+        if self.partial:  # the complement of span(A): curvature 0 there
+            inside = inside + scale(None, m - projected @ self.qa.T)
+        return self.from_matrix(inside).to(v.dtype)
 
     def inverse_hvp(self, v: torch.Tensor, damping: float, kind: str = "ekfac") -> torch.Tensor:
         """(H̃ + λI)⁻¹ v for flat vectors (k, p), H̃ the K-FAC or EK-FAC approximation."""
         values = self.eigenvalues(kind)
-        m = self._rotate(self.to_matrix(v.to(self.A.dtype)))
-        return self.from_matrix(self._rotate(m / (values + damping), inverse=True)).to(v.dtype)
+        if self.partial and damping <= 0:
+            raise ValueError(f"block {self.name!r}: the curvature is singular off the span of the Hessian data; "
+                             "pass damping λ > 0")
+        return self._apply(v, lambda m, rest=None: m / (values + damping) if rest is None else rest / damping)
 
     def matvec(self, v: torch.Tensor, kind: str = "ekfac") -> torch.Tensor:
         values = self.eigenvalues(kind)
-        m = self._rotate(self.to_matrix(v.to(self.A.dtype)))
-        return self.from_matrix(self._rotate(m * values, inverse=True)).to(v.dtype)
+        return self._apply(v, lambda m, rest=None: m * values if rest is None else rest * 0)
 
 
 def _layer_of(model: nn.Module, block: ParameterBlock):
@@ -223,8 +245,7 @@ def _layouts(fn: ModelFunction, blocks: Sequence[ParameterBlock], fisher: str):
     for block, (module, weight_first, bias) in zip(blocks, layers):
         out = module.out_channels if isinstance(module, nn.Conv2d) else module.out_features
         inp = module.weight[0].numel() + bias
-        factors.append(KroneckerFactors(block.name, out, inp, bias, weight_first,
-                                        torch.zeros(inp, inp, device=fn.device, dtype=fn.dtype),
+        factors.append(KroneckerFactors(block.name, out, inp, bias, weight_first, None,
                                         torch.zeros(out, out, device=fn.device, dtype=fn.dtype), fisher=fisher))
     return layers, factors
 
@@ -237,11 +258,14 @@ def _classes(fn: ModelFunction, x, y) -> int:
 def kronecker_factors(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: torch.Tensor, y: torch.Tensor,
                       batch_size: int = 64, fisher: str = "auto", samples: int = 1, ekfac: bool = True,
                       exact_classes: int = 20, seed: int = 0, chunk_elements: int = 1 << 24,
-                      cache: Sequence["CachedGaussNewtonBlock"] | None = None) -> list[KroneckerFactors]:
+                      cache: Sequence["CachedGaussNewtonBlock"] | None = None, low_rank: bool = True
+                      ) -> list[KroneckerFactors]:
     """K-FAC factors (and, with ``ekfac``, the EK-FAC diagonal, from a second streaming pass) of every
     block over the Hessian data ``(x, y)`` (the labels are not used: the curvature is the model's own
     Gauss-Newton/Fisher; see the module doc for ``fisher``). ``chunk_elements`` bounds the per-example
-    gradient matrices formed at once in the EK-FAC pass of a conv layer. ``cache``: the blocks' cached
+    gradient matrices formed at once in the EK-FAC pass of a conv layer. ``low_rank``: hold A as its rows when
+    the Hessian data has fewer input rows n·T than half of in' (see :meth:`KroneckerFactors.eigendecompose`).
+    ``cache``: the blocks' cached
     Gauss-Newton factors (:func:`gauss_newton_cache`, exact expectation) to read instead of running the net."""
     if fn.loss_fn is not cross_entropy:
         raise ValueError("Kronecker factors here assume the default mean cross-entropy loss")
@@ -265,11 +289,22 @@ def kronecker_factors(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: to
     for b, per_layer in batches():
         n += b
         for f, (a, gs, weight) in zip(factors, per_layer):
-            f.A += torch.einsum("bti,btj->ij", a, a) / a.shape[1]
+            if f.A is None and f.rows is None:  # first batch: hold A densely or as its rows (fewer than in')
+                if low_rank and len(x) * a.shape[1] <= f.inp // 2:
+                    f.rows = []
+                else:
+                    f.A = torch.zeros(f.inp, f.inp, device=fn.device, dtype=fn.dtype)
+            if f.A is None:
+                f.rows.append(a.reshape(-1, f.inp) / math.sqrt(a.shape[1]))
+            else:
+                f.A += torch.einsum("bti,btj->ij", a, a) / a.shape[1]
             for g in gs:
                 f.G += weight * torch.einsum("bto,btp->op", g, g)
     for f in factors:
-        f.A /= n
+        if f.A is None:
+            f.rows = [r / math.sqrt(n) for r in f.rows]
+        else:
+            f.A /= n
         f.G /= n
         f.n = n
         f.eigendecompose()
@@ -277,7 +312,7 @@ def kronecker_factors(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: to
     if ekfac:
         start = time.perf_counter()
         for f in factors:
-            f.diagonal = torch.zeros(f.out, f.inp, device=fn.device, dtype=fn.dtype)
+            f.diagonal = torch.zeros(f.out, f.qa.shape[1], device=fn.device, dtype=fn.dtype)
         for b, per_layer in batches():
             for f, (a, gs, weight) in zip(factors, per_layer):
                 aq = a @ f.qa  # (b, T, in')
@@ -286,7 +321,7 @@ def kronecker_factors(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: to
                     if a.shape[1] == 1:
                         f.diagonal += weight * torch.einsum("bo,bi->oi", gq[:, 0] ** 2, aq[:, 0] ** 2)
                         continue
-                    step = max(1, chunk_elements // (f.out * f.inp))
+                    step = max(1, chunk_elements // (f.out * f.qa.shape[1]))
                     for c in range(0, len(aq), step):
                         d = torch.bmm(gq[c:c + step].transpose(1, 2), aq[c:c + step])  # (b, out, in')
                         f.diagonal += weight * (d * d).sum(0)
