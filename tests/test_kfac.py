@@ -4,6 +4,8 @@ The preconditioned path must reach the exact answer (per-layer Pearson >= 0.99, 
 few iterations; the approximate path's agreement is measured and reported (printed with -s, and recorded as
 a test property), not assumed."""
 
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -11,7 +13,8 @@ from torch import nn
 from cnnexplain.methods.influence_functions.hvp import (DenseBlock, ModelFunction, block_hessians_from_jacobians,
                                                         parameter_blocks, per_sample_grads)
 from cnnexplain.methods.influence_functions.kfac import (GaussNewtonBlock, KroneckerSolver, PreconditionedCGSolver,
-                                                         UnsupportedLayerError, gauss_newton_cache, kronecker_factors)
+                                                         UnsupportedLayerError, gauss_newton_cache, kronecker_factors,
+                                                         solve_blocks)
 from cnnexplain.methods.influence_functions.solvers import ExactSolver
 
 DAMPING = 1e-3
@@ -160,3 +163,32 @@ def test_factors_held_as_rows_for_small_hessian_data_give_the_same_inverse():
     for kind in ("kfac", "ekfac"):
         torch.testing.assert_close(low[0].inverse_hvp(rhs, 0.05, kind), full[0].inverse_hvp(rhs, 0.05, kind))
         torch.testing.assert_close(low[0].matvec(rhs, kind), full[0].matvec(rhs, kind))
+
+
+@pytest.mark.parametrize("solver", ["auto", "exact", "woodbury", "pcg", "ekfac"])
+def test_solve_blocks_chooses_and_reports(setup, solver):
+    kind, fn, x, y, dense, _, _, grads = setup
+    solved, choices, info = solve_blocks(fn, fn.blocks, x, y, grads, DAMPING, solver=solver, dense_limit=100,
+                                         low_rank_limit=600, rtol=1e-6)
+    for block, h, g, s, choice in zip(fn.blocks, dense, grads, solved, choices):
+        reference = ExactSolver().solve(DenseBlock(block.name, h), g, DAMPING)
+        r = pearson(s, reference)
+        if choice.method != "ekfac":
+            assert r >= 0.99 and choice.residual <= 1e-4, (choice, r)
+        assert choice.method == solver or solver == "auto"
+    if solver == "auto":  # dense where small, Woodbury where n·C < p, preconditioned CG otherwise
+        expected = ["exact" if b.numel <= 100 else "woodbury" if len(x) * 4 < b.numel else "pcg" for b in fn.blocks]
+        assert [c.method for c in choices] == expected
+    assert info["operator"] == "cached Gauss-Newton factors"
+
+
+def test_solve_blocks_streams_when_the_cache_does_not_fit(setup):
+    kind, fn, x, y, dense, _, _, grads = setup
+    solved, choices, info = solve_blocks(fn, fn.blocks, x, y, [g[:2] for g in grads], DAMPING, cache_mb=0,
+                                         rtol=1e-6)
+    assert info["operator"].startswith("streaming") and {c.method for c in choices} == {"pcg"}
+    solved_k, choices_k, _ = solve_blocks(fn, fn.blocks, x, y, [g[:2] for g in grads], DAMPING, cache_mb=0,
+                                          budget_s=0.0)
+    assert {c.method for c in choices_k} == {"kfac"} and all(math.isnan(c.residual) for c in choices_k)
+    for h, g, s in zip(dense, grads, solved):
+        assert pearson(s, ExactSolver().solve(DenseBlock("b", h), g[:2], DAMPING)) >= 0.99
