@@ -192,3 +192,14 @@ def test_solve_blocks_streams_when_the_cache_does_not_fit(setup):
     assert {c.method for c in choices_k} == {"kfac"} and all(math.isnan(c.residual) for c in choices_k)
     for h, g, s in zip(dense, grads, solved):
         assert pearson(s, ExactSolver().solve(DenseBlock("b", h), g[:2], DAMPING)) >= 0.99
+
+
+def test_kronecker_scores_equal_per_sample_gradient_scores(setup):
+    from cnnexplain.methods.influence_functions.kfac import kronecker_scores
+
+    kind, fn, x, y, _, _, _, _ = setup
+    test_side = [torch.randn(3, b.numel, dtype=torch.float64) for b in fn.blocks]
+    got = kronecker_scores(fn, fn.blocks, test_side, x[:40], y[:40], batch_size=16, chunk_elements=500)
+    grads = per_sample_grads(fn, x[:40], y[:40])
+    for l, (s, g) in enumerate(zip(test_side, grads)):
+        torch.testing.assert_close(got[..., l], -(s @ g.T))

@@ -714,3 +714,53 @@ def solve_blocks(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: torch.T
                                    time.perf_counter() - start))
     return solved, choices, info
 
+
+
+def kronecker_scores(fn: ModelFunction, blocks: Sequence[ParameterBlock], test_side: Sequence[torch.Tensor],
+                     x: torch.Tensor, y: torch.Tensor, batch_size: int = 32, chunk_elements: int = 1 << 24,
+                     progress: bool = False) -> torch.Tensor:
+    """Layer-wise scores −s_lᵀ ∇_{θ^l} L(x_j, y_j), shape (n_test, n_train, n_layers), for Linear/Conv2d
+    blocks WITHOUT forming per-sample gradients of all blocks at once: one forward and one backward per
+    batch give each layer's inputs a_j and output gradients g_j, and ⟨S, Σ_t g_jt a_jtᵀ⟩ = Σ_t g_jtᵀ S a_jt
+    is contracted layer by layer in chunks — memory that of one batch of activations, whatever the
+    parameter count (VGG16's 138M), instead of batch × parameters."""
+    from cnnexplain.progress import progress as progress_bar
+
+    check_batch(x, y, "training data")
+    layers = [_layer_of(fn.model, b) for b in blocks]
+    _, layouts = _layouts(fn, blocks, "exact")
+    mats = [f.to_matrix(s.to(fn.device, fn.dtype)) for f, s in zip(layouts, test_side)]  # (k, out, in')
+    k = mats[0].shape[0]
+    out = torch.empty(k, len(x), len(blocks), dtype=fn.dtype)
+    captured: dict[int, tuple] = {}
+
+    def hook(mod, args, output, index, bias):
+        zero = torch.zeros_like(output, requires_grad=True)
+        captured[index] = (_inputs(mod, args[0].detach(), bias), zero)
+        return output + zero
+
+    hooks = [m.register_forward_hook(lambda mod, args, o, i=i, b=b: hook(mod, args, o, i, b))
+             for i, (m, _, b) in enumerate(layers)]
+    try:
+        for start in progress_bar(list(range(0, len(x), batch_size)), desc="training pass", disable=not progress,
+                                  leave=False):
+            xb, yb = fn.to_device(x[start:start + batch_size], y[start:start + batch_size])
+            captured.clear()
+            with torch.enable_grad():
+                logits = fn.model(xb)
+                loss = nn.functional.cross_entropy(logits, yb, reduction="sum")  # per-example gradients
+                grads = torch.autograd.grad(loss, [captured[i][1] for i in range(len(layers))])
+            for l, (module, _, _) in enumerate(layers):
+                a, g = captured[l][0], _outputs(module, grads[l].detach())
+                m = mats[l]
+                if a.shape[1] == 1:
+                    scores = torch.einsum("bo,koi,bi->kb", g[:, 0], m, a[:, 0])
+                else:
+                    step = max(1, chunk_elements // max(1, k * a.shape[1] * m.shape[1]))
+                    scores = torch.cat([torch.einsum("btko,bto->kb", torch.einsum("bti,koi->btko", a[c:c + step], m),
+                                                     g[c:c + step]) for c in range(0, len(a), step)], dim=1)
+                out[:, start:start + len(xb), l] = -scores.detach().cpu()
+    finally:
+        for h in hooks:
+            h.remove()
+    return out
