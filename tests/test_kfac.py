@@ -203,3 +203,14 @@ def test_kronecker_scores_equal_per_sample_gradient_scores(setup):
     grads = per_sample_grads(fn, x[:40], y[:40])
     for l, (s, g) in enumerate(zip(test_side, grads)):
         torch.testing.assert_close(got[..., l], -(s @ g.T))
+
+
+def test_woodbury_on_the_kronecker_kernel_of_a_linear_layer(setup):
+    from cnnexplain.methods.influence_functions.kfac import woodbury_linear
+
+    kind, fn, x, y, dense, cache, _, grads = setup
+    for block, h, c, g in zip(fn.blocks, dense, cache, grads):
+        if c.g.shape[2] != 1:
+            continue
+        torch.testing.assert_close(woodbury_linear(c, g, DAMPING),
+                                   ExactSolver().solve(DenseBlock(block.name, h), g, DAMPING), rtol=1e-6, atol=1e-8)
