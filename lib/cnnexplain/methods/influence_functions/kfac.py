@@ -596,6 +596,37 @@ def _positions(fn: ModelFunction, layers, x) -> list[int]:
     return [sizes[i] for i in range(len(layers))]
 
 
+def batch_for_memory(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: torch.Tensor, batch_size: int,
+                     memory_mb: float = 1024.0, per_position: int = 0) -> int:
+    """``batch_size`` capped so that one batch's layer inputs and outputs (im2col patches included), times 4
+    for the autograd graph, plus ``per_position`` numbers per output position, stay within ``memory_mb``:
+    the defaults then scale from MNIST nets to VGG16 at 224 px."""
+    layers = [_layer_of(fn.model, b) for b in blocks]
+    positions = _positions(fn, layers, x)
+    element = torch.empty(0, dtype=fn.dtype).element_size()
+    per_image = sum(t * (m.weight[0].numel() + 1 + (4 + per_position) * m.weight.shape[0])
+                    for t, (m, _, _) in zip(positions, layers)) * element
+    return int(max(1, min(batch_size, memory_mb * 2 ** 20 // max(per_image, 1))))
+
+
+def gauss_newton_is_hessian(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: torch.Tensor, y: torch.Tensor,
+                            n: int = 2, tolerance: float | None = None) -> list[float]:
+    """Per block ‖G v − H v‖/‖H v‖ for a random v on ``n`` examples (G: :class:`GaussNewtonBlock`, H: the
+    block Hessian by forward-over-reverse HVPs). Round-off where the layers after the block are piecewise
+    linear (ReLU, max-pool): then the Gauss-Newton block IS the block Hessian."""
+    from cnnexplain.methods.influence_functions.hvp import BlockHessian
+
+    xs, ys = x[:n], y[:n]
+    generator = torch.Generator().manual_seed(0)
+    errors = []
+    for block in blocks:
+        v = torch.randn(1, block.numel, generator=generator, dtype=torch.float64).to(fn.device, fn.dtype)
+        reference = BlockHessian(fn, block, xs, ys, batch_size=n).matvec(v)
+        got = GaussNewtonBlock(fn, block, xs, ys, batch_size=n).matvec(v)
+        errors.append(float((got - reference).norm() / reference.norm().clamp_min(1e-30)))
+    return errors
+
+
 def _pseudo_gradient_rows(cache: CachedGaussNewtonBlock, chunk_elements: int = 1 << 24):
     """Rows D_id (n·C, p) of the cached block, H = (1/n) Σ rowsᵀ rows, in chunks of examples."""
     _, C, T, out = cache.g.shape
@@ -628,8 +659,13 @@ def woodbury_linear(op: CachedGaussNewtonBlock, rhs: torch.Tensor, damping: floa
     return op.layout.from_matrix((m - ftu) / damping).to(rhs.dtype)
 
 
+def exact_classes_for(classes: int, exact_classes: int = 20) -> int:
+    """Output gradients kept per example: all C classes for the exact expectation, else 1 sampled label."""
+    return classes if classes <= exact_classes else 1
+
+
 def solve_blocks(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: torch.Tensor, y: torch.Tensor,
-                 rhs: Sequence[torch.Tensor], damping: float, solver: str = "auto", dense_limit: int = 2048,
+                 rhs: Sequence[torch.Tensor], damping: float, solver: str = "auto", dense_limit: int = 4096,
                  low_rank_limit: int = 8192, cache_mb: float = 2048.0, rtol: float = 1e-4,
                  maxiter: int | None = None, batch_size: int = 64, budget_s: float | None = None,
                  fisher: str = "auto", low_rank_elements: int = 1 << 27
@@ -665,7 +701,8 @@ def solve_blocks(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: torch.T
     element = torch.empty(0, dtype=fn.dtype).element_size()
     cache_bytes = n * sum(t * (m.weight[0].numel() + bias + classes * m.weight.shape[0])
                           for t, (m, _, bias) in zip(positions, layers)) * element
-    info.update(classes=classes, n_hessian=n, cache_mb=cache_bytes / 2 ** 20)
+    batch_size = batch_for_memory(fn, blocks, x, batch_size, per_position=min(classes, exact_classes_for(classes)))
+    info.update(classes=classes, n_hessian=n, cache_mb=cache_bytes / 2 ** 20, batch_size=batch_size)
     start = time.perf_counter()
     cached = cache_bytes <= cache_mb * 2 ** 20
     if cached:
@@ -756,6 +793,7 @@ def kronecker_scores(fn: ModelFunction, blocks: Sequence[ParameterBlock], test_s
     from cnnexplain.progress import progress as progress_bar
 
     check_batch(x, y, "training data")
+    batch_size = batch_for_memory(fn, blocks, x, batch_size, per_position=len(test_side[0]))
     layers = [_layer_of(fn.model, b) for b in blocks]
     _, layouts = _layouts(fn, blocks, "exact")
     mats = [f.to_matrix(s.to(fn.device, fn.dtype)) for f, s in zip(layouts, test_side)]  # (k, out, in')
@@ -793,3 +831,22 @@ def kronecker_scores(fn: ModelFunction, blocks: Sequence[ParameterBlock], test_s
         for h in hooks:
             h.remove()
     return out
+
+
+class PlannedSolver(Solver):
+    """What :class:`cnnexplain.methods.influence_functions.layerwise.LayerwiseInfluence` holds as ``solver``
+    when :func:`solve_blocks` chooses per block: its ``reports`` are filled from the choices."""
+
+    name = "per-block (kfac.solve_blocks)"
+
+    def __init__(self, choice: str = "auto", strict: bool = False):
+        super().__init__(strict)
+        if choice not in ("auto", "exact", "woodbury", "pcg", "ekfac", "kfac"):
+            raise ValueError(f"with Kronecker curvature the solver must be 'auto', 'exact', 'woodbury', 'pcg', "
+                             f"'ekfac' or 'kfac', got {choice!r}")
+        self.choice = choice
+
+    def record(self, choices: Sequence[BlockChoice]) -> None:
+        self.reports = [SolveReport(c.block, c.method, c.iterations, c.residual,
+                                    converged=not (c.residual > 1e-3), extra={"reason": c.reason, "seconds": c.seconds})
+                        for c in choices]
