@@ -98,12 +98,15 @@ def accuracy(model, x, y, batch=2000):
         return sum((model(x[i:i + batch]).argmax(1) == y[i:i + batch]).sum().item() for i in range(0, len(x), batch)) / len(x)
 
 
-def pretrained(name: str, x, y, xt, yt, epochs: int):
-    """Train once on the full MNIST and cache the weights under /tmp; returns (model, test accuracy)."""
+def pretrained(name: str, x, y, xt, yt, epochs: int, images: int | None = None):
+    """Train once on the full MNIST (or its first ``images``) and cache the weights under /tmp; returns
+    (model, test accuracy on the 10,000 test images)."""
     from cnnexplain.train import fit
 
     CACHE.mkdir(parents=True, exist_ok=True)
-    path = CACHE / f"{name}_mnist_e{epochs}.pt"
+    if images:
+        x, y = x[:images], y[:images]
+    path = CACHE / (f"{name}_mnist_e{epochs}.pt" if not images else f"{name}_mnist{images}_e{epochs}.pt")
     torch.manual_seed(0)
     model = lenet5() if name == "lenet5" else vgg16_layout()
     if path.exists():
@@ -238,8 +241,10 @@ def run_net(name, model, x, y, xt_full, yt_full, args, results):
           f"(w = λ = {DAMPING}, ‖∇R‖ = {fit_report.grad_norm:.1e}, {time.perf_counter() - start:.0f} s)")
     print(f"problem: {len(xt)} test × {len(xtr)} train, Hessian over the same {len(xtr)} images, λ = {DAMPING}, "
           f"{torch.get_num_threads()} threads")
-    net = results.setdefault(name, {"test_accuracy_pretrained": acc, "blocks": [b.name for b in blocks],
-                                    "block_sizes": [b.numel for b in blocks]})
+    net = results.setdefault(name, {})
+    net.update(test_accuracy_pretrained=acc, test_accuracy_refined=accuracy(model, xt_full, yt_full),
+               refine_grad_norm=fit_report.grad_norm, blocks=[b.name for b in blocks],
+               block_sizes=[b.numel for b in blocks])
 
     with PeakMemory() as mem:
         ref, names, ref_choices, hvp_res = reference(model, xtr, ytr, xt, yt, xtr, ytr)
@@ -348,21 +353,18 @@ def vgg16_probe(n_test: int, n_train: int) -> None:
     x = torch.randn(n_train, 3, 224, 224, generator=g)
     y = torch.randint(0, 1000, (n_train,), generator=g)
     xt, yt = torch.randn(n_test, 3, 224, 224, generator=g), torch.randint(0, 1000, (n_test,), generator=g)
-    blocks = parameter_blocks(model, example_input=x[:1])
-    fn = ModelFunction(model, blocks)
-    say(stage="start", blocks=len(blocks), parameters=sum(b.numel for b in blocks))
+    from cnnexplain.methods.influence_functions.layerwise import LayerwiseInfluence
+
     with PeakMemory() as mem:
-        t0 = time.perf_counter()
-        grads = [torch.cat(p) for p in zip(*(per_sample_grads(fn, xt[i:i + 1], yt[i:i + 1], blocks)
-                                             for i in range(n_test)))]
-        say(stage="test gradients", seconds=time.perf_counter() - t0)
-        solved, choices, info = solve_blocks(fn, blocks, x, y, grads, DAMPING, batch_size=8, budget_s=300)
-        del grads
-        say(stage="test side solved", seconds=time.perf_counter() - t0, info={k: v for k, v in info.items()},
-            choices=[c.as_dict() for c in choices])
-        scores = kronecker_scores(fn, blocks, solved, x, y, batch_size=8)
-        say(stage="training pass", seconds=time.perf_counter() - t0)
-    say(stage="done", seconds=mem.seconds, peak_mb=mem.peak_mb, shape=list(scores.shape))
+        calc = LayerwiseInfluence(model, x, y, damping=DAMPING)  # the defaults
+        say(stage="set up", seconds=time.perf_counter() - mem.start, curvature=calc.curvature,
+            blocks=len(calc.blocks), parameters=sum(b.numel for b in calc.blocks))
+        calc.test_side(xt, yt)
+        say(stage="test side solved", seconds=time.perf_counter() - mem.start, info=calc.timings.get("kronecker"),
+            choices=calc.choices, peak_mb_so_far=(mem.peak - mem.base) / 2 ** 20)
+        scores = calc.scores(xt, yt, x, y, progress=False)
+        say(stage="training pass", seconds=time.perf_counter() - mem.start)
+    say(stage="done", seconds=mem.seconds, peak_mb=mem.peak_mb, shape=list(scores.layers.shape))
 
 
 def main():
@@ -384,6 +386,8 @@ def main():
     parser.add_argument("--peers", nargs="*", default=["/tmp/pydvl_site", "/tmp/kronfluence_site"])
     parser.add_argument("--vgg16-probe", nargs=2, type=int, help=argparse.SUPPRESS)
     parser.add_argument("--pretrain-only", action="store_true", help="train and cache the two nets, then stop")
+    parser.add_argument("--pretrain-images", nargs=2, type=int, default=[0, 0], metavar=("LENET", "VGG"),
+                        help="train on the first N MNIST images only (0: all 60,000)")
     args = parser.parse_args()
     if args.vgg16_probe:
         return vgg16_probe(*args.vgg16_probe)
@@ -401,13 +405,17 @@ def main():
         x, y = x[:3000], y[:3000]
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; MNIST {len(x)} train / {len(xt)} test")
     if args.pretrain_only:
-        for name, epochs in zip(("lenet5", "vgg16_layout"), args.epochs):
-            print(name, "test accuracy", pretrained(name, x, y, xt, yt, epochs)[1], flush=True)
+        for name, epochs, images in zip(("lenet5", "vgg16_layout"), args.epochs, args.pretrain_images):
+            if name in args.nets:
+                print(name, "test accuracy", pretrained(name, x, y, xt, yt, epochs, images)[1], flush=True)
         return
     results: dict = {"damping": DAMPING, "n_train": args.n_train, "n_test": args.n_test,
                      "threads": torch.get_num_threads(), "torch": torch.__version__}
     for name in args.nets:
-        model, acc = pretrained(name, x, y, xt, yt, args.epochs[0 if name == "lenet5" else 1])
+        i = 0 if name == "lenet5" else 1
+        model, acc = pretrained(name, x, y, xt, yt, args.epochs[i], args.pretrain_images[i])
+        results.setdefault(name, {})["pretraining"] = {"epochs": args.epochs[i],
+                                                       "images": args.pretrain_images[i] or len(x)}
         model, xtr, ytr, xs, ys = run_net(name, model, x, y, xt, yt, args, results)
         if name == "vgg16_layout":
             layer_ratio(model, xtr, ytr, xs, ys, results, name)

@@ -667,7 +667,7 @@ def exact_classes_for(classes: int, exact_classes: int = 20) -> int:
 def solve_blocks(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: torch.Tensor, y: torch.Tensor,
                  rhs: Sequence[torch.Tensor], damping: float, solver: str = "auto", dense_limit: int = 4096,
                  low_rank_limit: int = 8192, cache_mb: float = 2048.0, rtol: float = 1e-4,
-                 maxiter: int | None = None, batch_size: int = 64, budget_s: float | None = None,
+                 maxiter: int | None = None, batch_size: int = 64, budget_s: float | None = 3600.0,
                  fisher: str = "auto", low_rank_elements: int = 1 << 27
                  ) -> tuple[list[torch.Tensor], list[BlockChoice], dict]:
     """(H_l + λI)⁻¹ rhs_l for every Linear/Conv2d block, H_l the exact Gauss-Newton block of the mean
@@ -683,7 +683,7 @@ def solve_blocks(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: torch.T
       any p_l), for a conv on the (n·C, p_l) pseudo-gradient rows (held if n·C·p_l ≤ ``low_rank_elements``);
     - ``"pcg"`` otherwise: CG on the exact block preconditioned by EK-FAC, to ``rtol``;
     - ``"kfac"`` (the K-FAC inverse, residual not measured) only where products stream and their
-      estimated cost exceeds ``budget_s`` (e.g. VGG16 at 224 px on a CPU).
+      estimated cost for 10 CG iterations of every block exceeds ``budget_s`` (default an hour; None: never) (e.g. VGG16 at 224 px on a CPU).
 
     ``solver`` may also force one of ``"exact"``, ``"woodbury"``, ``"pcg"``, ``"ekfac"``, ``"kfac"`` for all
     blocks. Returns the solutions, one :class:`BlockChoice` per block, and timings/info.
