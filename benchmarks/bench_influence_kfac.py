@@ -383,6 +383,7 @@ def main():
     parser.add_argument("--pydvl-maxiter", type=int, default=100, help="CG iteration cap of pyDVL's CgInfluence")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, to check the script runs")
     parser.add_argument("--json", default=str(ROOT / "results" / "benchmarks" / "bench_influence.json"))
+    parser.add_argument("--overwrite", action="store_true", help="replace the JSON instead of adding to it")
     parser.add_argument("--peers", nargs="*", default=["/tmp/pydvl_site", "/tmp/kronfluence_site"])
     parser.add_argument("--vgg16-probe", nargs=2, type=int, help=argparse.SUPPRESS)
     parser.add_argument("--pretrain-only", action="store_true", help="train and cache the two nets, then stop")
@@ -442,6 +443,9 @@ def main():
             print(f"  did not finish within {args.vgg16_timeout:.0f} s; last stage: {stages[-1]['stage'] if stages else 'none'}")
     path = Path(args.json)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists() and not args.overwrite:  # runs of single nets add to one file
+        previous = json.loads(path.read_text())
+        results = {**previous, **results}
     path.write_text(json.dumps(results, indent=1, default=float))
     print(f"\nwrote {path}")
 

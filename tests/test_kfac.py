@@ -179,7 +179,9 @@ def test_solve_blocks_chooses_and_reports(setup, solver):
     if solver == "auto":  # dense where small, Woodbury where n·C < p, preconditioned CG otherwise
         expected = ["exact" if b.numel <= 100 else "woodbury" if len(x) * 4 < b.numel else "pcg" for b in fn.blocks]
         assert [c.method for c in choices] == expected
-    assert info["operator"] == "cached Gauss-Newton factors"
+    # the approximate solvers need no exact block: no cache pass, residual not measured
+    assert info["operator"] == ("cached Gauss-Newton factors" if solver != "ekfac" else
+                                "streaming Gauss-Newton products (jvp + vjp)")
 
 
 def test_solve_blocks_streams_when_the_cache_does_not_fit(setup):
@@ -214,3 +216,23 @@ def test_woodbury_on_the_kronecker_kernel_of_a_linear_layer(setup):
             continue
         torch.testing.assert_close(woodbury_linear(c, g, DAMPING),
                                    ExactSolver().solve(DenseBlock(block.name, h), g, DAMPING), rtol=1e-6, atol=1e-8)
+
+
+def test_layerwise_influence_auto_uses_kronecker_curvature_for_large_blocks(setup):
+    from cnnexplain.methods.influence_functions.layerwise import LayerwiseInfluence
+
+    kind, fn, x, y, _, _, _, _ = setup
+    model = fn.model
+    xt, yt = x[:4], y[:4]
+    auto = LayerwiseInfluence(model, x, y, damping=DAMPING, dense_limit=50)  # blocks above 50 parameters
+    assert auto.curvature == "kronecker"
+    scores = auto.scores(xt, yt, x[:30], y[:30], progress=False)
+    assert [c["block"] for c in auto.choices] == auto.block_names
+    assert all(c["residual"] <= 1e-4 for c in auto.choices), auto.choices
+    assert {c["method"] for c in auto.choices} <= {"exact", "woodbury", "pcg"}
+    exact = LayerwiseInfluence(model, x, y, damping=DAMPING, hessian="hvp", solver="exact").scores(
+        xt, yt, x[:30], y[:30], progress=False)
+    torch.testing.assert_close(scores.layers, exact.layers, rtol=1e-5, atol=1e-8)
+    # a smooth net: the Gauss-Newton block is not the Hessian, so auto keeps Hessian-vector products
+    smooth = nn.Sequential(nn.Flatten(), nn.Linear(x[0].numel(), 12), nn.Tanh(), nn.Linear(12, 4)).double().eval()
+    assert LayerwiseInfluence(smooth, x, y, damping=DAMPING, dense_limit=50).curvature == "hvp"

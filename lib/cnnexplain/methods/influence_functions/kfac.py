@@ -704,7 +704,8 @@ def solve_blocks(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: torch.T
     batch_size = batch_for_memory(fn, blocks, x, batch_size, per_position=min(classes, exact_classes_for(classes)))
     info.update(classes=classes, n_hessian=n, cache_mb=cache_bytes / 2 ** 20, batch_size=batch_size)
     start = time.perf_counter()
-    cached = cache_bytes <= cache_mb * 2 ** 20
+    # a forced approximate solve needs no exact block: no cache pass (its residual is then not measured)
+    cached = cache_bytes <= cache_mb * 2 ** 20 and solver not in ("ekfac", "kfac")
     if cached:
         operators = gauss_newton_cache(fn, blocks, x, y, batch_size)
         info["operator"] = "cached Gauss-Newton factors"
@@ -714,7 +715,7 @@ def solve_blocks(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: torch.T
     info["cache_s"] = time.perf_counter() - start
 
     product_s = 0.0
-    if not cached:  # one forward on a batch, times ~4 (jvp + vjp) per vector, over the Hessian data
+    if not cached and solver == "auto":  # one forward on a batch, times ~4 (jvp + vjp) per vector, over the Hessian data
         probe = x[:min(batch_size, n)].to(fn.device, fn.dtype)
         t0 = time.perf_counter()
         with torch.no_grad():
@@ -770,7 +771,7 @@ def solve_blocks(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: torch.T
             s = pcg.solve(op, g, damping)
             iterations, residual = pcg.reports[-1].iterations, pcg.reports[-1].relative_error
         else:
-            approx = KroneckerSolver(factors, kind=method, measure=cached)
+            approx = KroneckerSolver(factors, kind=method, measure=cached)  # measured where products are cheap
             s = approx.solve(op, g, damping)
             residual = approx.reports[-1].relative_error
         if method in ("exact", "woodbury"):
