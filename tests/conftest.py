@@ -4,14 +4,23 @@
 - torch keeps to one thread per process: `make test` runs two pytest workers on two cores, and each
   notebook kernel they start inherits OMP_NUM_THREADS; oversubscribed OpenMP threads made training
   5-40x slower, and the tests' nets are tiny anyway.
+- Everything cached during the session (trained studies, stylized images, downloads) goes to a temporary
+  folder removed at the end, never to ~/.cache/cnnexplain: CNNEXPLAIN_CACHE is set here, before any test
+  or notebook kernel (which inherits it) runs. ``CNNEXPLAIN_TEST_CACHE=<folder>`` keeps a test cache of
+  your choosing between runs instead.
 """
 
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+_SESSION_CACHE = None if os.environ.get("CNNEXPLAIN_TEST_CACHE") else tempfile.mkdtemp(prefix="cnnexplain-test-cache-")
+os.environ["CNNEXPLAIN_CACHE"] = os.environ.get("CNNEXPLAIN_TEST_CACHE") or _SESSION_CACHE
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lib"))
@@ -29,3 +38,8 @@ def gap_net():
 
     torch.manual_seed(0)
     return GAPCNN(in_channels=1, num_classes=3, width=4).eval()
+
+
+def pytest_unconfigure(config):
+    if _SESSION_CACHE is not None:
+        shutil.rmtree(_SESSION_CACHE, ignore_errors=True)

@@ -113,8 +113,14 @@ def test_clustering_finds_a_planted_grouping_and_correlation_distance_matches_nu
     _, assignment = aamir.cluster_conditions(feats)
     assert aamir.paper_grouping_holds(assignment)
     feats2 = feats.loc[["original", "textured", "white_background", "styled"]]
-    assert not aamir.paper_grouping_holds(aamir.cluster_conditions(
-        pd.DataFrame(rng.normal(size=(4, 16)) * [[1], [1], [50], [1]], index=feats.index))[1]) or True
+    # a planted grouping that is NOT the paper's: original with textured, white background apart
+    wrong = feats.loc[["original", "textured", "white_background", "styled"]].copy()
+    wrong.loc["textured"] = base + 0.01 * rng.normal(size=16)
+    wrong.loc["white_background"] = -3 * base + rng.normal(size=16)
+    _, assignment = aamir.cluster_conditions(wrong)
+    assert assignment["original"] == assignment["textured"] != assignment["white_background"]
+    assert not aamir.paper_grouping_holds(assignment)
+    assert not aamir.paper_grouping_holds({"original": 1, "white_background": 1, "styled": 2, "textured": 2})
     d = aamir.correlation_distance(feats2)
     assert d.loc["original", "textured"] == pytest.approx(1 - np.corrcoef(feats2.loc["original"], feats2.loc["textured"])[0, 1])
     assert np.allclose(np.diag(d), 0)
@@ -188,3 +194,31 @@ def test_class_probability_and_prediction_with_and_without_paper_groups():
     expected = torch.tensor([sum(prob[i, j].item() for j in range(12) if groups[j] == labels[i]) for i in range(6)])
     assert torch.allclose(aamir.class_probability(prob, labels, groups), expected)
     assert torch.equal(aamir.predicted_class(prob, groups), groups[prob.argmax(1)])
+
+
+def test_paper_layer_names_alias_the_module_paths():
+    from cnnexplain.models.cnns import VGG16Small
+
+    model = VGG16Small(width=2, hidden=8)
+    names = aamir.paper_layer_names(model)
+    assert list(names.values()) == list(model.layer_names)  # conv1_1 ... conv5_3, fc6, fc7, fc8
+    assert names["features.0"] == "conv1_1" and names["features.5"] == "conv2_1" and names["classifier.5"] == "fc8"
+    from cnnexplain.methods.influence_functions.hvp import parameter_blocks
+
+    assert [b.name for b in parameter_blocks(model, example_input=torch.zeros(1, 3, 64, 64))] == list(names)
+    study = aamir.Study(model, None, None, None, None, None, (), None, tuple(names.values()))
+    assert study.aliases(["classifier.3", "features.2"]) == ["fc7", "conv1_2"]
+    assert study.block_of("fc8") == "classifier.5"
+    with pytest.raises(KeyError, match="fc9"):
+        study.block_of("fc9")
+
+
+def test_compute_influence_carries_the_requested_sign(tiny):
+    root, study = tiny
+    helpful, _, t = aamir.compute_influence(study, n_hessian=8, solver="exact", damping=1e-2, progress=False,
+                                            use_cache=False)
+    harmful, _, _ = aamir.compute_influence(study, n_hessian=8, solver="exact", damping=1e-2, progress=False,
+                                            use_cache=False, sign="harmful")
+    assert helpful.sign == "helpful" == t["sign"] and harmful.sign == "harmful"
+    torch.testing.assert_close(helpful.layers, -harmful.layers)
+    assert helpful.block_names[0] == "features.0" and t["damping_used"] == 1e-2 and t["damping_raises"] == []

@@ -39,11 +39,11 @@ def test_default_blocks_follow_forward_order_with_readable_names():
     model = Shuffled().double().eval()
     x, _ = data(side=6)
     blocks = parameter_blocks(model, example_input=x)
-    assert [b.name for b in blocks] == ["conv1", "fc1"]
+    assert [b.name for b in blocks] == ["conv", "head"]  # module paths
     assert blocks[0].param_names == ("conv.weight", "conv.bias")
     assert blocks[0].numel == 3 * 9 + 3 and blocks[1].numel == 12 * 3 + 3
     # without an input, registration order is all we know
-    assert [b.name for b in parameter_blocks(model)] == ["fc1", "conv1"]
+    assert [b.name for b in parameter_blocks(model)] == ["head", "conv"]
 
 
 def test_user_groupings_and_bad_names():
@@ -55,7 +55,7 @@ def test_user_groupings_and_bad_names():
         parameter_blocks(model, {"x": ["conv9"]})
     with pytest.raises(ValueError, match="must not overlap"):
         parameter_blocks(model, {"a": ["0"], "b": ["0.weight"]})
-    with pytest.raises(KeyError, match="no parameter block named 'fc7'; blocks are: conv1, fc1, fc2"):
+    with pytest.raises(KeyError, match="no parameter block named 'fc7'; blocks are: 0, 4, 6"):
         select_blocks(parameter_blocks(model), ["fc7"])
     assert global_block(model)[0].numel == sum(p.numel() for p in model.parameters())
 

@@ -7,10 +7,10 @@ import torch
 from torch import nn
 from torch.autograd.functional import hessian
 
-from cnnexplain.methods.influence_functions.hvp import parameter_blocks
+from cnnexplain.methods.influence_functions.hvp import global_block, parameter_blocks
 from cnnexplain.methods.influence_functions.layerwise import (InfluenceScores, LayerwiseInfluence, class_averages, global_influence,
                                   intra_class_average, layerwise_influence, predicted_removal_change)
-from cnnexplain.methods.influence_functions.solvers import CGSolver, LissaSolver
+from cnnexplain.methods.influence_functions.solvers import CGSolver, LissaSolver, NotPositiveDefiniteError
 
 DAMPING = 1e-3
 
@@ -71,7 +71,7 @@ def test_layerwise_scores_match_explicit_reference_and_total_is_sum(setup):
                                  batch_size=16, progress=False)
     blocks = parameter_blocks(model)
     expected = reference_scores(model, x_train, y_train, x_test, y_test, [b.param_names for b in blocks], DAMPING)
-    assert scores.layers.shape == (4, 50, 3) and scores.block_names == ["conv1", "fc1", "fc2"]
+    assert scores.layers.shape == (4, 50, 3) and scores.block_names == ["0", "4", "6"]  # module paths in the Sequential
     torch.testing.assert_close(scores.layers, expected, rtol=1e-7, atol=1e-9)
     rel = (scores.total - scores.layers.sum(-1)).abs().max() / scores.total.abs().max()
     assert rel <= 1e-6
@@ -123,6 +123,42 @@ def test_global_influence_matches_full_hessian(setup):
     expected = reference_scores(model, x_train, y_train, x_test, y_test, [names], damping)
     assert scores.block_names == ["all"]
     torch.testing.assert_close(scores.layers, expected, rtol=1e-7, atol=1e-9)
+
+
+def test_auto_damping_is_raised_from_the_solvers_structured_error(setup):
+    model, x_train, y_train, x_test, y_test = setup
+    # the global Hessian has eigenvalue -0.25: starting at 1e-3, λ must be raised past it
+    calc = LayerwiseInfluence(model, x_train, y_train, blocks=global_block(model), solver="exact", damping="auto")
+    scores = calc.scores(x_test, y_test, x_train, y_train, progress=False)
+    assert calc.damping_raises and calc.damping_raises[0]["from"] == 1e-3 and calc.damping_raises[0]["block"] == "all"
+    assert calc.damping > 0.25 and scores.timings["damping"] == calc.damping
+    names = [n for n, _ in model.named_parameters()]
+    expected = reference_scores(model, x_train, y_train, x_test, y_test, [names], calc.damping)
+    torch.testing.assert_close(scores.layers, expected, rtol=1e-7, atol=1e-9)
+    # positive-definite blocks keep the starting value
+    calc = LayerwiseInfluence(model, x_train, y_train, solver="exact", damping="auto", auto_damping_start=DAMPING)
+    calc.test_side(x_test, y_test)
+    assert calc.damping == DAMPING and calc.damping_raises == []
+    with pytest.raises(ValueError, match="'auto'"):
+        LayerwiseInfluence(model, x_train, y_train, damping="big")
+    with pytest.raises(NotPositiveDefiniteError, match="stayed indefinite"):
+        LayerwiseInfluence(model, x_train, y_train, blocks=global_block(model), solver="exact", damping="auto",
+                           auto_damping_start=1e-6, max_damping_raises=0).test_side(x_test, y_test)
+
+
+def test_scores_carry_their_sign():
+    layers = torch.tensor([[[1.0, 2.0], [5.0, -1.0]]])
+    harmful = InfluenceScores(layers, ["features.0", "classifier.1"])
+    assert harmful.sign == "harmful" and "raises the test loss" in harmful.sign_label
+    helpful = harmful.with_sign("helpful")
+    assert helpful.sign == "helpful" and "lowers the test loss" in helpful.sign_label
+    torch.testing.assert_close(helpful.layers, -layers)
+    assert helpful.with_sign("helpful") is helpful and harmful.with_sign("harmful") is harmful
+    # the most influential image is the highest score OF THE SIGN CARRIED: most harmful vs most helpful
+    assert harmful.most_influential(1)[0][0, 0].item() == 1 and helpful.most_influential(1)[0][0, 0].item() == 0
+    torch.testing.assert_close(predicted_removal_change(helpful, 10), predicted_removal_change(harmful.total, 10))
+    with pytest.raises(ValueError, match="harmful"):
+        InfluenceScores(layers, ["a", "b"], sign="positive")
 
 
 def test_test_side_is_cached_and_training_pass_streams(setup):

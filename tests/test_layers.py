@@ -1,7 +1,7 @@
 """The architecture, checked: which layer of cnnexplain may import which (every import, including the
 ones inside functions), and no import cycles between modules.
 
-- utilities (seeding, device, progress, train, compat, claims): only utilities;
+- utilities (seeding, device, progress, train, compat, claims, cache): only utilities;
 - methods: utilities and methods — never data, models, papers or notebook plumbing;
 - models, data: utilities, methods, models, data;
 - papers: anything but the batch runner and report; only papers import papers;
@@ -13,7 +13,7 @@ from pathlib import Path
 
 LIB = Path(__file__).resolve().parents[1] / "lib"
 UTILITIES = {"cnnexplain", "cnnexplain.seeding", "cnnexplain.device", "cnnexplain.progress", "cnnexplain.train",
-             "cnnexplain.compat", "cnnexplain.claims"}
+             "cnnexplain.compat", "cnnexplain.claims", "cnnexplain.cache"}
 ALLOWED = {
     "utility": {"utility"},
     "methods": {"utility", "methods"},

@@ -188,3 +188,16 @@ def test_report_counts_verdicts_per_paper_and_shows_profiles_side_by_side(tmp_pa
     row = next(line for line in report.splitlines() if "(`a`)" in line)
     assert "**reproduced**" in row and "**partly reproduced**" in row and "0.6667" in row and "| 10_nb |" in row
     assert report.count("(`a`)") == 1  # every claim once
+
+
+def test_html_report_lists_every_claim_with_its_figure(tmp_path):
+    from cnnexplain.notebook.report import write_report
+
+    _fake_run(tmp_path / "10_nb", "default", [_claim("a", "reproduced", 0.95), _claim("t__x", "not reproduced", 0.1),
+                                              _claim("t__y", "reproduced", 0.3)])
+    (tmp_path / "10_nb" / "fig3_ranks.png").write_bytes(b"png")
+    write_report(tmp_path, [], started="t", profile="default")
+    page = (tmp_path / "index.html").read_text()
+    assert page.count("class='claim'") == 3 and "10_nb/fig3_ranks.png" in page
+    assert "t (2 cells)" in page  # grouped rows for a table's cells
+    assert (tmp_path / "REPORT.md").exists()

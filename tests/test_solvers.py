@@ -114,6 +114,16 @@ def test_indefinite_block_raises_with_the_damping_that_fixes_it():
         ExactSolver().solve(op, b)
     with pytest.raises(NotPositiveDefiniteError, match="conv2.*Raise damping above"):
         CGSolver().solve(op, b)
+    # the error carries what it found as attributes: no caller needs to read the message
+    with pytest.raises(NotPositiveDefiniteError) as exact_error:
+        ExactSolver().solve(op, b, damping=0.25)
+    e = exact_error.value
+    assert e.block == "conv2" and e.damping == 0.25 and e.curvature == pytest.approx(-1.0)
+    assert 1.0 <= e.needed_damping <= 1.0 + 1e-6
+    with pytest.raises(NotPositiveDefiniteError) as cg_error:
+        CGSolver().solve(op, b)
+    assert cg_error.value.block == "conv2" and cg_error.value.curvature <= 0
+    assert cg_error.value.needed_damping == pytest.approx(-cg_error.value.curvature)
     # damping past the negative eigenvalue (-1) makes it solvable, and the solvers agree
     x = ExactSolver().solve(op, b, damping=2.0)
     torch.testing.assert_close(CGSolver(rtol=1e-10).solve(op, b, damping=2.0), x)

@@ -19,7 +19,8 @@ from cnnexplain.methods.attribution.explain import explain
 from cnnexplain.methods.influence_functions.layerwise import InfluenceScores, LayerwiseInfluence, layerwise_influence
 from cnnexplain.methods.influential_scores.fast import influential_scores
 from cnnexplain.methods.neuroview import NeuroView
-from cnnexplain.notebook.results import PROFILES, Results, setup_notebook
+from cnnexplain.notebook.results import PROFILES, Results
+from cnnexplain.notebook.setup import setup_notebook
 from cnnexplain.seeding import seed_everything
 
 __all__ = ["LayerwiseInfluence", "layerwise_influence", "InfluenceScores", "influential_scores", "NeuroView",

@@ -95,9 +95,11 @@ def _called_leaves_and_sites(backbone: nn.Module, input_shape: Sequence[int], un
             handles.append(module.register_forward_hook(recorder(kind, name)))
     was_training = backbone.training
     backbone.eval()
+    first = next(backbone.parameters(), None)  # dry-run in the backbone's own dtype and device (float64 too)
+    like = {"dtype": first.dtype, "device": first.device} if first is not None else {}
     try:
         with torch.no_grad():
-            backbone(torch.zeros(2, *input_shape))
+            backbone(torch.zeros(2, *input_shape, **like))
     except Exception as error:  # a wrong input shape is the usual cause: say so
         raise ValueError(f"the backbone failed on a dry run with input_shape={tuple(input_shape)}: {error}. "
                          "Pass the (channels, height, width) of one input image.") from error
@@ -260,6 +262,11 @@ class NeuroView(nn.Module):
         # the folded model is exactly Eq. 2, softmax(W' q(z) + b'), on the raw codes in [0, 1].
         self.standardize = nn.BatchNorm1d(self.units.n_units, affine=False) if standardize else None
         self.classifier = nn.Linear(self.units.n_units, num_classes)
+        first = next(backbone.parameters(), None)
+        if first is not None:  # the head in the backbone's dtype and device (a float64 backbone stays float64)
+            self.classifier.to(first.device, first.dtype)
+            if self.standardize is not None:
+                self.standardize.to(first.device, first.dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         codes = self.units(x)

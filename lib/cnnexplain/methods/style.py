@@ -257,11 +257,27 @@ class StyleLoss:
         return content / n_content, style / n_style
 
 
-def _check_image(x: torch.Tensor, what: str) -> torch.Tensor:
+def _check_image(x: torch.Tensor, what: str, min_pixels: int = 1) -> torch.Tensor:
+    """(B, 3, H, W) float images with values in [0, 1] and at least ``min_pixels`` pixels, or a clear error."""
     if not isinstance(x, torch.Tensor) or x.ndim not in (3, 4) or x.shape[-3] != 3:
         raise ValueError(f"{what} must be a (3, H, W) or (B, 3, H, W) RGB tensor in [0, 1], got "
                          f"{getattr(x, 'shape', type(x))}")
-    return (x if x.ndim == 4 else x[None]).float()
+    x = (x if x.ndim == 4 else x[None]).float()
+    if x.shape[-2] * x.shape[-1] < min_pixels:
+        raise ValueError(f"{what} is {x.shape[-2]}×{x.shape[-1]} px; it needs at least {min_pixels} pixels")
+    if x.numel() and not (torch.isfinite(x).all() and x.min() >= 0 and x.max() <= 1):
+        raise ValueError(f"{what} must hold values in [0, 1], got range [{x.min().item():g}, {x.max().item():g}]"
+                         f"{' (0..255 images: divide by 255)' if x.max() > 1 else ''}")
+    return x
+
+
+def _check_side(x: torch.Tensor, what: str, extractor: "FeatureExtractor") -> None:
+    """Refuse an image on which every scale of the extractor is skipped (its loss would be 0 forever)."""
+    smallest = min(x.shape[-2:])
+    if smallest < getattr(extractor, "min_side", 1):
+        raise ValueError(f"{what} is {x.shape[-2]}×{x.shape[-1]} px, smaller than the feature extractor's "
+                         f"smallest side of {extractor.min_side} px: its loss would be 0 at every step; "
+                         f"pass a larger image or size=")
 
 
 def transfer(content: torch.Tensor | None, style: torch.Tensor, steps: int = 100,
@@ -294,6 +310,9 @@ def transfer(content: torch.Tensor | None, style: torch.Tensor, steps: int = 100
         raise ValueError(f"give one style image or one per content image: {len(style)} styles for "
                          f"{len(content)} content images")
     extractor = extractor if extractor is not None else default_extractor()
+    _check_side(style, "style", extractor)
+    if content is not None:
+        _check_side(content, "content", extractor)
     loss_fn = StyleLoss(extractor, style, content, style_layers, content_layers)
     if content is None:
         content_weight = 0.0
@@ -380,7 +399,7 @@ def texture_synthesis(texture: torch.Tensor, steps: int = 100, **kwargs) -> Styl
 def colour_transfer(images: torch.Tensor, styles: torch.Tensor) -> torch.Tensor:
     """Cheap stand-in for style transfer: match each image's per-channel mean and std to its style
     image's (Reinhard et al. 2001 in RGB). Keeps every edge; changes only the colour statistics."""
-    images, styles = _check_image(images, "images"), _check_image(styles, "styles")
+    images, styles = _check_image(images, "images", 2), _check_image(styles, "styles", 2)
     mu_i, sd_i = images.mean((2, 3), keepdim=True), images.std((2, 3), keepdim=True) + 1e-6
     mu_s, sd_s = styles.mean((2, 3), keepdim=True), styles.std((2, 3), keepdim=True)
     return ((images - mu_i) / sd_i * sd_s + mu_s).clamp(0, 1)

@@ -8,6 +8,12 @@ import seaborn as sns
 # Diverging map for signed scores (red = positive, blue = negative, as in Jung et al. Fig. 1 and 6).
 SIGNED_CMAP = "RdBu_r"
 
+# The readability rule every saved figure is held to (tests/test_notebooks.py checks the smoke run's):
+# no visible text smaller than MIN_FONT_PT once the figure is shown at READING_WIDTH_PX (a report column,
+# a notebook cell): a 2,800-px-wide gallery is shrunk to fit, and its 8-pt titles with it.
+MIN_FONT_PT = 6.0
+READING_WIDTH_PX = 1100
+
 
 def use_style() -> None:
     """Apply the project's figure style (seaborn 'whitegrid', readable sizes, tight layout)."""
@@ -64,3 +70,27 @@ def _to_hwc(image):
     if image.ndim == 3 and image.shape[-1] == 1:
         image = image[..., 0]
     return image
+
+
+def text_sizes(fig, dpi: float) -> list[tuple[str, float]]:
+    """Every visible, non-empty text of ``fig`` with its size in points as read at ``READING_WIDTH_PX``
+    (its font size times ``min(1, READING_WIDTH_PX / the figure's saved width in pixels)``)."""
+    fig.canvas.draw()
+    width_px = fig.get_figwidth() * dpi
+    shrink = min(1.0, READING_WIDTH_PX / width_px)
+    found = []
+    for text in fig.findobj(lambda a: hasattr(a, "get_text") and hasattr(a, "get_fontsize")):
+        if not text.get_visible() or not str(text.get_text()).strip():
+            continue
+        try:
+            if text.get_window_extent().width == 0:
+                continue
+        except (RuntimeError, TypeError):  # texts without a renderer position
+            continue
+        found.append((str(text.get_text())[:40], float(text.get_fontsize() * shrink)))
+    return found
+
+
+def small_text(fig, dpi: float, minimum: float = MIN_FONT_PT) -> list[tuple[str, float]]:
+    """The texts of ``fig`` that break the readability rule (see :data:`MIN_FONT_PT`)."""
+    return [(t, round(float(size), 2)) for t, size in text_sizes(fig, dpi) if size < minimum]

@@ -18,9 +18,13 @@ class ProfileError(ValueError):
 
 
 def load_overrides(path: Path) -> dict[str, dict[str, dict]]:
-    """``{notebook: {profile: {parameter: value}}}`` from the TOML file, checking profile names."""
+    """``{notebook: {profile: {parameter: value}}}`` from the TOML file, checking profile names and that
+    every value is one papermill can inject (no TOML dates or times). A missing file is an error: without
+    it every profile would silently run at the default sizes."""
     if not path.is_file():
-        return {}
+        raise ProfileError(f"{path} not found: the runner reads each profile's overrides from it (without "
+                           "it every profile would run at the default sizes); restore it from git, or "
+                           "create an empty one if no notebook has overrides")
     try:
         data = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as error:
@@ -36,7 +40,22 @@ def load_overrides(path: Path) -> dict[str, dict[str, dict]]:
                 raise ProfileError(f"{path}: [{notebook}.{profile}] must be a table of parameter = value")
             if "PROFILE" in overrides:
                 raise ProfileError(f"{path}: [{notebook}.{profile}] must not set PROFILE; the runner sets it")
+            for name, value in overrides.items():
+                _check_injectable(value, f"{path}: [{notebook}.{profile}] {name}")
     return data
+
+
+def _check_injectable(value, where: str) -> None:
+    """Refuse what papermill cannot write into a parameters cell as a Python literal (TOML dates/times)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_injectable(item, f"{where}.{key}")
+    elif isinstance(value, list):
+        for item in value:
+            _check_injectable(item, where)
+    elif not isinstance(value, (str, int, float, bool)):
+        raise ProfileError(f"{where} = {value!r} is a TOML {type(value).__name__} (date/time), which the "
+                           "runner cannot inject into the notebook; write it as a quoted string")
 
 
 def notebook_parameters(notebook: Path) -> dict[str, object]:

@@ -164,7 +164,8 @@ def render(records: list[dict], batch: dict) -> str:
 
 
 def write_report(results_dir: Path, runs: list, started: str, profile: str) -> Path:
-    """Write ``summary.json`` (this batch) and ``REPORT.md`` (everything in the folder); returns the report."""
+    """Write ``summary.json`` (this batch), ``REPORT.md`` and ``index.html`` (everything in the folder);
+    returns the Markdown report's path."""
     batch = {
         "profile": profile,
         "started": started,
@@ -174,8 +175,12 @@ def write_report(results_dir: Path, runs: list, started: str, profile: str) -> P
         "notebooks": [asdict(r) for r in runs],
     }
     write_json_atomic(results_dir / "summary.json", batch)
+    from cnnexplain.notebook.report_html import write_html
+
+    records = collect(results_dir)
     report = results_dir / "REPORT.md"
     tmp = results_dir / ".REPORT.md.tmp"
-    tmp.write_text(render(collect(results_dir), batch))
+    tmp.write_text(render(records, batch))
     tmp.replace(report)
+    write_html(results_dir, claims_by_paper(records), records, batch)  # results/index.html, for people
     return report

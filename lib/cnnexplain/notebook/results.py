@@ -129,8 +129,13 @@ class Results:
 
     def figure(self, fig, name: str, dpi: int = 120) -> Path:
         """Save a matplotlib figure as ``<name>.png`` (name it after the paper's figure)."""
+        from cnnexplain.notebook.plots import small_text
+
         path = self.dir / f"{_check_name(name, 'figure')}.png"
         fig.savefig(path, dpi=dpi, bbox_inches="tight")
+        # the readability rule's evidence, per figure (tests/test_notebooks.py holds every smoke figure to it)
+        self._update_json("figures.json", path.stem, {"small_text": small_text(fig, dpi),
+                                                      "width_px": round(fig.get_figwidth() * dpi)})
         return path
 
     def table(self, frame, name: str, index: bool = False) -> Path:
@@ -190,31 +195,3 @@ class Results:
         if not path.exists():
             return []
         return [Claim(**c) for c in json.loads(path.read_text()).values()]
-
-
-def setup_notebook(notebook: str, profile: str, seed: int, output_dir: str | Path | None = None,
-                   threads: int = 0) -> Results:
-    """The first call of every notebook: check the profile, seed everything, set the figure style.
-
-    ``threads`` sets torch's intra-op thread count (0 keeps torch's default). Notebooks pass their
-    ``THREADS`` parameter here: on a small shared CPU one thread was 5-40x faster than torch's default,
-    while a GPU machine running the paper profile wants torch's default.
-
-    Returns the :class:`Results` that saves this notebook's figures, tables and claims.
-    """
-    from cnnexplain.device import choose_device
-    from cnnexplain.notebook.plots import use_style
-    from cnnexplain.seeding import seed_everything
-
-    check_profile(profile)
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
-        raise ValueError(f"threads must be a non-negative int (0 = torch's default), got {threads!r}")
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
-    seed_everything(seed)
-    use_style()
-    results = Results(notebook, profile, seed, output_dir)
-    print(f"{notebook}: profile={profile} seed={seed} device={choose_device()} results={results.dir}")
-    return results

@@ -285,25 +285,54 @@ def deeplift(model, images, target, baseline=0.0):
     return DeepLift(model).attribute(images, baselines=_baseline(images, baseline), target=target)
 
 
-def lrp(model, images, target, epsilon: float = 1e-9):
-    """Layer-wise relevance propagation (Bach et al. [29]), captum's ε-rule on every layer.
+class _RelevancePassThrough(nn.Module):
+    """Stands in for a reshape (``nn.Flatten``) or ``nn.Identity`` while captum's LRP runs.
 
-    ``nn.Flatten`` gets the ε-rule too (a reshape passes relevance on unchanged)."""
+    captum refuses a layer type it has no rule for. The wrapped module still does the work (its hooks
+    fire); its output goes through a ``nn.Dropout(p=0)``, an identity in every mode, which captum's LRP
+    treats as an activation that passes relevance on unchanged — what LRP prescribes for a reshape.
+    (The library used captum's private ε-rule class here before; that gave the same maps up to a factor
+    x / (x + 1e-9·sign x) per element.)"""
+
+    def __init__(self, module: nn.Module):
+        super().__init__()
+        self.wrapped = [module]  # a list, so that captum does not see the module as a layer of its own
+        self.pass_relevance = nn.Dropout(p=0.0)
+
+    def forward(self, *inputs):
+        return self.pass_relevance(self.wrapped[0](*inputs))
+
+
+def _swap_reshapes(model: nn.Module) -> list[tuple[nn.Module, str, nn.Module]]:
+    """Replace every ``nn.Flatten`` / ``nn.Identity`` without a user-set LRP ``rule`` by a pass-through;
+    return (parent, name, original) triples for :func:`_restore_reshapes`."""
+    swapped = []
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, (nn.Flatten, nn.Identity)) and not hasattr(child, "rule"):
+                setattr(parent, name, _RelevancePassThrough(child))
+                swapped.append((parent, name, child))
+    return swapped
+
+
+def _restore_reshapes(swapped) -> None:
+    for parent, name, original in reversed(swapped):
+        setattr(parent, name, original)
+
+
+def lrp(model, images, target):
+    """Layer-wise relevance propagation (Bach et al. [29]), captum's ε-rule (ε = 1e-9) on every layer
+    with weights or pooling; ReLUs, ``nn.Flatten`` and ``nn.Identity`` pass relevance on unchanged."""
     from captum.attr import LRP
-    from captum.attr._utils.lrp_rules import EpsilonRule
 
     check_no_reused_modules(model)
-    added = []
-    for module in model.modules():
-        if isinstance(module, (nn.Flatten, nn.Identity)) and not hasattr(module, "rule"):
-            module.rule = EpsilonRule(epsilon=epsilon)
-            added.append(module)
+    if isinstance(model, (nn.Flatten, nn.Identity)):
+        raise ValueError("LRP needs a model with layers, not a bare nn.Flatten / nn.Identity")
+    swapped = _swap_reshapes(model)
     try:
         return LRP(model).attribute(images.clone().requires_grad_(), target=target)
     finally:
-        for module in added:  # captum's LRP may already have removed them
-            if hasattr(module, "rule"):
-                del module.rule
+        _restore_reshapes(swapped)
 
 
 def occlusion(model, images, target, window: int = 4, stride: int | None = None, baseline=0.0,
@@ -331,6 +360,33 @@ def _per_image_surrogate(make_explainer, model, images, target, n_samples, segme
     return out
 
 
+class WeightedRidge:
+    """LIME's interpretable model: scikit-learn's ``Ridge`` fitted with LIME's similarity weights.
+
+    captum's ``Lime`` needs only ``fit(loader)`` (a DataLoader of (samples, scores, weights) batches) and
+    ``representation()`` (the coefficients, one row per output); this is that, without captum's private
+    ``SkLearnRidge`` (same fit: sklearn ``Ridge(alpha)`` with ``sample_weight``, float32 coefficients)."""
+
+    def __init__(self, alpha: float = 1.0):
+        self.alpha = alpha
+        self.coef_: torch.Tensor | None = None
+
+    def fit(self, loader, **fit_options):
+        from sklearn.linear_model import Ridge
+
+        batches = [tuple(t.detach().cpu().numpy() for t in batch) for batch in loader]
+        x, y, *w = (np.concatenate(parts, axis=0) for parts in zip(*batches))
+        ridge = Ridge(alpha=self.alpha).fit(x, y, sample_weight=w[0] if w else None, **fit_options)
+        coef = torch.as_tensor(ridge.coef_, dtype=torch.float32)
+        self.coef_ = coef.view(coef.shape[0] if coef.ndim > 1 else 1, -1)
+        return {}
+
+    def representation(self) -> torch.Tensor:
+        if self.coef_ is None:
+            raise RuntimeError("WeightedRidge.representation() before fit()")
+        return self.coef_
+
+
 def lime(model, images, target, n_samples: int = 200, segments: str = "grid", patch: int = 4,
          n_segments: int = 50, baseline=0.0, seed: int = 0, ridge_alpha: float = 1.0,
          perturbations_per_eval: int = 50):
@@ -339,11 +395,10 @@ def lime(model, images, target, n_samples: int = 200, segments: str = "grid", pa
     subsets, weighted by an exponential cosine-distance kernel.
 
     Segments: a ``patch`` grid or SLIC superpixels; an absent segment is set to ``baseline``."""
-    from captum._utils.models.linear_model import SkLearnRidge
     from captum.attr import Lime
 
     def make(m):
-        return Lime(m, interpretable_model=SkLearnRidge(alpha=ridge_alpha))
+        return Lime(m, interpretable_model=WeightedRidge(alpha=ridge_alpha))
 
     return _per_image_surrogate(make, model, images, target, n_samples, segments, patch, n_segments, baseline,
                                 seed, perturbations_per_eval)

@@ -5,7 +5,7 @@ with respect to the parameters θ^l of one layer l at a time, the other layers h
 holds the differentiation machinery behind that, independent of any solver or influence logic:
 
 - :func:`parameter_blocks` — the blocks θ^l: by default one per ``Conv2d``/``Linear`` layer (weight and
-  bias together) in forward order, named ``conv1, conv2, …, fc1, fc2, …``; or any grouping of parameter
+  bias together) in forward order, named by module path (``features.0``, ``classifier.3``); or any grouping of parameter
   (or module) names a user passes. Parameters outside every block (e.g. BatchNorm affine parameters
   with the default blocks) are held fixed.
 - :func:`per_sample_grads` — ∇_{θ^l} L(x_i, θ) for every example of a batch and every block, in one
@@ -32,8 +32,26 @@ from torch.func import functional_call, grad, jvp, vmap
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 _BLOCK_TYPES = {nn.Conv1d: "conv", nn.Conv2d: "conv", nn.Conv3d: "conv", nn.Linear: "fc"}
-_STOCHASTIC_TYPES = (nn.modules.batchnorm._BatchNorm, nn.Dropout, nn.Dropout2d, nn.Dropout3d,
-                     nn.AlphaDropout)
+# Every torch.nn module whose forward depends on .training (all dropouts derive from _DropoutNd);
+# InstanceNorm only with running statistics, recurrent and attention layers only with dropout.
+_STOCHASTIC_TYPES = (nn.modules.batchnorm._BatchNorm, nn.modules.dropout._DropoutNd, nn.RReLU)
+
+
+def _training_dependent(module: nn.Module) -> bool:
+    if isinstance(module, _STOCHASTIC_TYPES):
+        return True
+    if isinstance(module, nn.modules.instancenorm._InstanceNorm):
+        return module.track_running_stats
+    if isinstance(module, (nn.RNNBase, nn.MultiheadAttention)):
+        return float(getattr(module, "dropout", 0.0) or 0.0) > 0
+    if type(module).__module__.split(".")[0] != "torch":  # a user's module: does its forward read .training?
+        import inspect
+
+        try:
+            return "self.training" in inspect.getsource(type(module).forward)
+        except (OSError, TypeError):
+            return False
+    return False
 
 
 @dataclass(frozen=True)
@@ -66,13 +84,24 @@ class ParameterBlock:
 
 
 def check_eval_mode(model: nn.Module) -> None:
-    """Raise if a BatchNorm or dropout layer of ``model`` is in training mode (call ``model.eval()``)."""
-    offenders = [name or type(model).__name__ for name, m in model.named_modules()
-                 if isinstance(m, _STOCHASTIC_TYPES) and m.training]
+    """Raise if a module of ``model`` that computes differently in training mode is in training mode:
+    BatchNorm, any dropout, RReLU, InstanceNorm with running statistics, RNN/attention with dropout, or
+    a user's module whose ``forward`` reads ``self.training`` (call ``model.eval()``)."""
+    found = [(name or type(model).__name__, type(m).__name__) for name, m in model.named_modules()
+             if m.training and _training_dependent(m)]
+    offenders = [name for name, _ in found]
+    batch_statistics = [name for name, m in model.named_modules()
+                        if isinstance(m, nn.modules.batchnorm._BatchNorm) and not m.track_running_stats]
+    if batch_statistics:
+        raise ValueError(f"BatchNorm layers without running statistics ({', '.join(batch_statistics[:5])}) "
+                         "normalise with each batch's own statistics even in eval mode, so per-example "
+                         "gradients are not those of one fixed function; use track_running_stats=True "
+                         "(and model.eval()) or fold the normalisation into the weights")
     if offenders:
+        kinds = ", ".join(dict.fromkeys(kind for _, kind in found))
         raise ValueError(
-            f"model has BatchNorm/dropout layers in training mode ({', '.join(offenders[:5])}"
-            f"{', …' if len(offenders) > 5 else ''}); influence functions need the deterministic "
+            f"model has {kinds} layers in training mode ({', '.join(offenders[:5])}"
+            f"{', …' if len(offenders) > 5 else ''}), which compute differently there; influence functions need the deterministic "
             "trained network: call model.eval() first")
 
 
@@ -101,8 +130,10 @@ def parameter_blocks(model: nn.Module, groups: Mapping[str, Sequence[str]] | Non
 
     Default (``groups=None``): one block per ``Conv``/``Linear`` module with trainable parameters
     (weight and bias together), in forward order — the order the forward pass calls them when
-    ``example_input`` is given, else registration order — named ``conv1, conv2, …, fc1, fc2, …``
-    (VGG16 → 13 conv + 3 fc = 16 blocks). ``groups`` maps block names to lists of parameter names
+    ``example_input`` is given, else registration order — named by their module path (``features.0``,
+    ``classifier.3``: the name ``model.get_submodule`` takes; VGG16 → 13 conv + 3 fc = 16 blocks). Papers
+    that name layers their own way map these paths to aliases (e.g. Aamir et al.'s ``conv1_1 … fc8``:
+    :func:`cnnexplain.papers.aamir.study.paper_layer_names`). ``groups`` maps block names to lists of parameter names
     (``"features.0.weight"``) or module names (``"features.0"``, meaning all its parameters); an unknown
     name raises ``KeyError`` listing the valid ones. One parameter may not be in two blocks.
     """
@@ -112,7 +143,6 @@ def parameter_blocks(model: nn.Module, groups: Mapping[str, Sequence[str]] | Non
     if groups is None:
         order = _forward_order(model, example_input)
         modules = dict(model.named_modules())
-        counts: dict[str, int] = {}
         blocks = []
         for name in order:
             module = modules[name]
@@ -123,8 +153,7 @@ def parameter_blocks(model: nn.Module, groups: Mapping[str, Sequence[str]] | Non
                    if q.requires_grad]
             if not own:
                 continue
-            counts[kind] = counts.get(kind, 0) + 1
-            blocks.append(ParameterBlock(f"{kind}{counts[kind]}", tuple(own),
+            blocks.append(ParameterBlock(name or type(module).__name__, tuple(own),
                                          tuple(params[p].shape for p in own), module=name))
         if not blocks:
             raise ValueError("model has no Conv/Linear layer with trainable parameters; pass `groups` "
@@ -192,9 +221,30 @@ def check_batch(x: torch.Tensor, y: torch.Tensor, what: str) -> None:
         raise ValueError(f"{what} is empty: pass at least one example")
     if len(x) != len(y):
         raise ValueError(f"{what}: {len(x)} inputs but {len(y)} labels")
-    if y.dtype.is_floating_point or y.dtype == torch.bool or y.dim() != 1:
+    if y.dtype.is_floating_point or y.dtype.is_complex or y.dtype == torch.bool or y.dim() != 1:
         raise TypeError(f"{what}: labels must be a 1-D integer tensor of class indices (torch.long), got "
                         f"dtype {y.dtype} and shape {tuple(y.shape)}")
+    check_finite(x, what)
+
+
+def check_finite(x: torch.Tensor, what: str) -> None:
+    """Raise naming the first example of ``x`` (a batch) holding a NaN or an infinity."""
+    if not (x.dtype.is_floating_point or x.dtype.is_complex):
+        return
+    finite = torch.isfinite(x.detach()).reshape(len(x), -1).all(1) if x.dim() else torch.isfinite(x)
+    if not bool(finite.all()):
+        first = int((~finite).nonzero()[0, 0])
+        bad = x[first].detach().reshape(-1)
+        kind = "nan" if torch.isnan(bad).any() else "inf"
+        raise ValueError(f"{what}: example {first} holds {kind} values ({int((~finite).sum())} of {len(x)} "
+                         "examples are not finite); remove or repair them before computing influence")
+
+
+def check_batch_size(batch_size, what: str = "batch_size") -> int:
+    """A positive integer number of examples per batch, or a clear error."""
+    if isinstance(batch_size, bool) or int(batch_size) != batch_size or int(batch_size) < 1:
+        raise ValueError(f"{what} must be a positive whole number of examples per batch, got {batch_size!r}")
+    return int(batch_size)
 
 
 class ModelFunction:
@@ -222,7 +272,7 @@ class ModelFunction:
         return self.loss_fn(logits, y)
 
     def to_device(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return x.to(self.device, self.dtype), y.to(self.device)
+        return x.to(self.device, self.dtype), y.to(self.device, torch.long)  # int32/uint8 labels too
 
 
 def per_sample_grads(fn: ModelFunction, x: torch.Tensor, y: torch.Tensor,
@@ -253,6 +303,7 @@ class GradientGraph:
     def __init__(self, fn: ModelFunction, blocks: Sequence[ParameterBlock], x: torch.Tensor, y: torch.Tensor,
                  batch_size: int = 512):
         check_batch(x, y, "Hessian data")
+        batch_size = check_batch_size(batch_size)
         self.blocks = list(blocks)
         self.parts: list[tuple[list[torch.Tensor], tuple[torch.Tensor, ...]]] = []
         n = len(x)
@@ -296,8 +347,8 @@ class BlockHessian:
         check_batch(x, y, "Hessian data")
         self.fn, self.block = fn, block
         self.x, self.y = x, y
-        self.batch_size = int(batch_size)
-        self.vector_chunk = int(vector_chunk)
+        self.batch_size = check_batch_size(batch_size)
+        self.vector_chunk = check_batch_size(vector_chunk, "vector_chunk")
         self.theta = block.flatten(fn.block_params(block))
         self.graph = graph
         self._graph_index = None

@@ -9,13 +9,15 @@ and layer-wise (Eq. 6) with the gradients and the Hessian block of the parameter
 
     I_l(x_j, x̂_k) = −∇_{θ^l} L(x̂_k)ᵀ (H_l + λI)⁻¹ ∇_{θ^l} L(x_j),     I_total = Σ_l I_l  (Eq. 7).
 
-Sign convention (the one of the paper's Eq. 5, kept everywhere here): the score is dL_test/dε for
-*up-weighting* the training example. Positive = up-weighting x_j would raise the test loss (Koh & Liang's
-"harmful"); negative = it would lower it ("helpful"). Removing x_j from n training examples changes the
-test loss by about −I/n (:func:`predicted_removal_change`). The paper calls the training image with the
-*highest* score the most influential one (``I_inf = argmax_j``), which :meth:`InfluenceScores.most_influential`
-returns by default; ``largest=False`` gives the most helpful. pyDVL and others report +gᵀH⁻¹g, i.e. the
-negative of these scores.
+Sign convention: every :class:`InfluenceScores` says which sign it carries (``scores.sign``).
+``sign="harmful"`` (what :class:`LayerwiseInfluence` computes; Eq. 5 as printed, Koh & Liang's I_up,loss):
+the score is dL_test/dε for *up-weighting* the training example, + = up-weighting x_j would raise the test
+loss ("harmful"), − = it would lower it ("helpful"). ``sign="helpful"`` is its negative, +gᵀH⁻¹g (the sign
+of pyDVL and of Koh & Liang's published code): + = x_j helps the test example, ≈ n × the test-loss
+increase when x_j is removed. :meth:`InfluenceScores.with_sign` converts; :data:`SIGN_LABELS` words each
+sign for axis labels and table headers. Removing x_j from n training examples changes the test loss by
+about −I/n for harmful-sign scores (:func:`predicted_removal_change`). :meth:`InfluenceScores.most_influential`
+returns the highest scores of the sign the scores carry (``largest=False``: the lowest).
 
 How it is computed (:class:`LayerwiseInfluence`): the test side — per-layer inverse-HVPs
 s_l = (H_l + λI)⁻¹ ∇_{θ^l}L(x̂_k) for all test examples — is solved once per layer and cached; then ONE
@@ -28,6 +30,7 @@ the same batches and hence the same results.
 from __future__ import annotations
 
 import copy
+import hashlib
 import time
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -36,19 +39,49 @@ import numpy as np
 import torch
 from torch import nn
 
-from cnnexplain.methods.influence_functions.hvp import (BlockHessian, check_eval_mode, DenseBlock, FactoredBlock, gauss_newton_factors, GradientGraph, LossFn, block_hessians_from_jacobians, ModelFunction, ParameterBlock, check_batch, cross_entropy,
+from cnnexplain.methods.influence_functions.hvp import (BlockHessian, check_batch_size, check_eval_mode, DenseBlock, FactoredBlock, gauss_newton_factors, GradientGraph, LossFn, block_hessians_from_jacobians, ModelFunction, ParameterBlock, check_batch, cross_entropy,
                             global_block, parameter_blocks, per_sample_grads, select_blocks)
 from cnnexplain.progress import progress as progress_bar
-from cnnexplain.methods.influence_functions.solvers import Solver, make_solver
+from cnnexplain.methods.influence_functions.solvers import NotPositiveDefiniteError, Solver, make_solver
+
+
+SIGNS = ("harmful", "helpful")
+SIGN_LABELS = {"harmful": "harmful sign (Eq. 5, I_up,loss): + = up-weighting raises the test loss",
+               "helpful": "helpful sign (−Eq. 5): + = up-weighting lowers the test loss"}
+"""How each sign is worded on axes and in table headers."""
+
+
+def check_sign(sign: str) -> str:
+    if sign not in SIGNS:
+        raise ValueError(f"sign must be 'harmful' (Eq. 5 as printed: + = up-weighting raises the test loss) or "
+                         f"'helpful' (its negative), got {sign!r}")
+    return sign
 
 
 @dataclass
 class InfluenceScores:
-    """Scores of shape ``(n_test, n_train, n_layers)`` (paper's sign, Eq. 5–6) and their Eq. 7 total."""
+    """Scores of shape ``(n_test, n_train, n_layers)`` (Eq. 5–6) and their Eq. 7 total, with the sign they
+    carry: ``"harmful"`` (Eq. 5 as printed, Koh & Liang's I_up,loss; the default) or ``"helpful"`` (its
+    negative). ``block_names`` are the parameter blocks' module paths (e.g. ``features.0``)."""
 
     layers: torch.Tensor
     block_names: list[str]
     timings: dict = field(default_factory=dict)
+    sign: str = "harmful"
+
+    def __post_init__(self):
+        check_sign(self.sign)
+
+    def with_sign(self, sign: str) -> "InfluenceScores":
+        """The same scores with ``sign`` (negated when it differs from the one they carry)."""
+        if check_sign(sign) == self.sign:
+            return self
+        return InfluenceScores(-self.layers, list(self.block_names), dict(self.timings), sign)
+
+    @property
+    def sign_label(self) -> str:
+        """The sign in words, for axis labels and table headers (:data:`SIGN_LABELS`)."""
+        return SIGN_LABELS[self.sign]
 
     @property
     def total(self) -> torch.Tensor:
@@ -62,9 +95,9 @@ class InfluenceScores:
         return self.layers[..., self.block_names.index(name)]
 
     def most_influential(self, k: int = 1, layer: str | None = None, largest: bool = True):
-        """Indices ``(n_test, k)`` and scores of the k training examples with the highest score per test
-        example — the paper's I_inf(l, x̂_k) = argmax_j I_l for ``layer``, or over I_total when None.
-        ``largest=False`` gives the lowest (most helpful in Koh & Liang's terms)."""
+        """Indices ``(n_test, k)`` and scores of the k training examples with the highest score (of the sign
+        the scores carry) per test example — the paper's I_inf(l, x̂_k) = argmax_j I_l for ``layer``, or over
+        I_total when None. ``largest=False`` gives the lowest."""
         scores = self.total if layer is None else self.layer(layer)
         k = min(int(k), scores.shape[1])
         values, indices = torch.topk(scores, k, dim=1, largest=largest)
@@ -77,8 +110,12 @@ class InfluenceScores:
         return out
 
 
-def predicted_removal_change(scores: torch.Tensor, n_train: int) -> torch.Tensor:
-    """Koh & Liang's prediction of L_test(θ̂ without x_j) − L_test(θ̂) ≈ −I(x_j, x̂)/n (ε = −1/n)."""
+def predicted_removal_change(scores: torch.Tensor | InfluenceScores, n_train: int) -> torch.Tensor:
+    """Koh & Liang's prediction of L_test(θ̂ without x_j) − L_test(θ̂) ≈ −I(x_j, x̂)/n (ε = −1/n) for
+    harmful-sign scores I; an :class:`InfluenceScores` is converted from whichever sign it carries (its
+    total)."""
+    if isinstance(scores, InfluenceScores):
+        scores = scores.with_sign("harmful").total
     return -scores / n_train
 
 
@@ -115,6 +152,14 @@ def _train_batches(n: int, batch_size: int, start: int = 0, stop: int | None = N
         yield begin, min(begin + batch_size, stop)
 
 
+def tensor_digest(t: torch.Tensor) -> str:
+    """A hash of a tensor's shape, dtype and values (what a cache may key on; ids are reused)."""
+    flat = t.detach().cpu().contiguous().reshape(-1)
+    digest = hashlib.blake2b(f"{tuple(t.shape)}|{t.dtype}".encode(), digest_size=16)
+    digest.update(flat.view(torch.uint8).numpy().tobytes() if flat.numel() else b"")
+    return digest.hexdigest()
+
+
 def _score_range(fn: ModelFunction, blocks: Sequence[ParameterBlock], test_side: Sequence[torch.Tensor],
                  x: torch.Tensor, y: torch.Tensor, batch_size: int, progress: bool = False) -> torch.Tensor:
     """Scores (n_test, len(x), n_layers) of training examples ``x`` against cached test-side iHVPs."""
@@ -125,6 +170,11 @@ def _score_range(fn: ModelFunction, blocks: Sequence[ParameterBlock], test_side:
         grads = per_sample_grads(fn, x[begin:end], y[begin:end], blocks)
         for l, (g, s) in enumerate(zip(grads, test_side)):
             out[:, begin:end, l] = -(s @ g.T).detach().cpu()
+    if not bool(torch.isfinite(out).all()):  # finite inputs can still overflow: never hand back NaN scores
+        k, j, l = (int(i) for i in (~torch.isfinite(out)).nonzero()[0])
+        raise FloatingPointError(f"influence score of training example {j} (of this pass) on test example {k} "
+                                 f"is {out[k, j, l].item()} in block {blocks[l].name}: the gradients or "
+                                 "inverse-HVPs overflow; use float64 or more damping")
     return out
 
 
@@ -149,7 +199,12 @@ class LayerwiseInfluence:
     solver: ``"auto"`` (default: ``"exact"`` when the block Hessians are held densely, else ``"cg"``),
         ``"exact"``, ``"cg"``, ``"lissa"`` or a :class:`cnnexplain.methods.influence_functions.solvers.Solver`.
     damping: λ in (H_l + λI)⁻¹; use the training weight decay (that is the regulariser's curvature), and
-        more if a block is not positive definite (the solvers say so).
+        more if a block is not positive definite (the solvers say so). ``"auto"``: start at
+        ``auto_damping_start`` and, whenever a block's solve raises
+        :class:`cnnexplain.methods.influence_functions.solvers.NotPositiveDefiniteError`, raise λ for ALL
+        blocks to max(2 × the error's ``needed_damping``, 10 × λ) and solve again (at most
+        ``max_damping_raises`` times); ``self.damping`` is then the λ used and ``self.damping_raises``
+        lists each raise (block, from, to, curvature). Report them: λ scales the scores.
     loss_fn: ``loss_fn(logits, targets)`` giving the mean loss (default cross-entropy).
     batch_size: examples per vectorised batch in the Hessian products and the training pass.
     hvp: how Hessian-vector products are taken: ``"forward-over-reverse"`` (torch.func, streams the
@@ -180,8 +235,10 @@ class LayerwiseInfluence:
                  blocks: Sequence[ParameterBlock] | None = None, layers: Sequence[str] | None = None,
                  solver: str | Solver = "auto", damping: float = 0.0, loss_fn: LossFn = cross_entropy,
                  batch_size: int = 256, hvp: str = "auto", cache_limit: int = 2048, hessian: str = "auto",
-                 dense_limit: int = 4096, check_residuals: bool | int = False):
+                 dense_limit: int = 4096, check_residuals: bool | int = False, auto_damping_start: float = 1e-3,
+                 max_damping_raises: int = 8):
         check_batch(x_hessian, y_hessian, "Hessian (training) data")
+        batch_size = check_batch_size(batch_size)
         if hvp not in ("auto", "forward-over-reverse", "cached-graph"):
             raise ValueError(f"hvp must be 'auto', 'forward-over-reverse' or 'cached-graph', got {hvp!r}")
         self.use_graph = hvp == "cached-graph" or (hvp == "auto" and len(x_hessian) <= cache_limit)
@@ -191,6 +248,7 @@ class LayerwiseInfluence:
         self.blocks = select_blocks(blocks, layers)
         self.fn = ModelFunction(model, self.blocks, loss_fn)
         self._check_input(x_hessian, "Hessian data")
+        self._check_labels(y_hessian, "Hessian data")
         if hessian not in ("auto", "jacobian", "low-rank", "hvp"):
             raise ValueError(f"hessian must be 'auto', 'jacobian', 'low-rank' or 'hvp', got {hessian!r}")
         self.check_residuals = check_residuals
@@ -201,7 +259,12 @@ class LayerwiseInfluence:
         if solver == "auto":
             solver = {"jacobian": "exact", "low-rank": "woodbury"}.get(self.curvature, "cg")
         self.solver = make_solver(solver)
-        self.damping = float(damping)
+        if isinstance(damping, str) and damping != "auto":
+            raise ValueError(f"damping must be a number >= 0 or 'auto', got {damping!r}")
+        self.auto_damping = damping == "auto"
+        self.damping = float(auto_damping_start if self.auto_damping else damping)
+        self.max_damping_raises = int(max_damping_raises)
+        self.damping_raises: list[dict] = []
         self.batch_size = int(batch_size)
         self._cache_key = None
         self._cache: list[torch.Tensor] | None = None
@@ -281,9 +344,15 @@ class LayerwiseInfluence:
         """Per-layer s_l = (H_l + λI)⁻¹ ∇_{θ^l} L(x̂_k) for all test examples, shape ``(n_test, p_l)`` each;
         cached for the same test tensors."""
         check_batch(x_test, y_test, "test data")
-        key = (id(x_test), x_test._version, id(y_test), y_test._version, len(x_test))
+        # keyed by content, not by id(): a freed tensor's id is reused, and .data writes skip _version
+        key = (tensor_digest(x_test), tensor_digest(y_test), self.damping, id(self.solver),
+               tuple(p._version for p in self.fn.params.values()))
         if key == self._cache_key and self._cache is not None:
             return self._cache
+        state, built = (key[-1], self.x_hessian._version), getattr(self, "_operator_state", None)
+        if built is not None and built != state:
+            self._operators = None  # parameters or Hessian data changed in place: rebuild the block Hessians
+        self._operator_state = state
         self._check_input(x_test, "test data")
         self._check_labels(y_test, "test data")
         start = time.perf_counter()
@@ -298,7 +367,7 @@ class LayerwiseInfluence:
             else:
                 hessians = [BlockHessian(self.fn, b, self.x_hessian, self.y_hessian, batch_size=self.batch_size,
                                          graph=graph) for b in self.blocks]
-            solved = [self.solver.solve(h, g.detach(), self.damping) for h, g in zip(hessians, grads)]
+            solved = self._solve_blocks(hessians, grads)
             self.timings["test_side_s"] = time.perf_counter() - start
             if self.check_residuals:
                 self.residuals = self._true_residuals(solved, grads, graph)
@@ -307,6 +376,29 @@ class LayerwiseInfluence:
                 graph.release()
         self._cache_key, self._cache = key, solved
         return solved
+
+    def _solve_blocks(self, hessians, grads) -> list[torch.Tensor]:
+        """Every block's inverse-HVPs at ``self.damping``; with ``damping="auto"`` λ is raised from the
+        solver's structured :class:`NotPositiveDefiniteError` (its ``needed_damping``) and all blocks are
+        solved again, so every block carries the same λ."""
+        while True:
+            try:
+                return [self.solver.solve(h, g.detach(), self.damping) for h, g in zip(hessians, grads)]
+            except NotPositiveDefiniteError as error:
+                if not self.auto_damping:
+                    raise
+                if len(self.damping_raises) >= self.max_damping_raises:
+                    raise NotPositiveDefiniteError(
+                        f"damping='auto': the blocks stayed indefinite after {len(self.damping_raises)} raises up "
+                        f"to λ={self.damping:g} (last: block {error.block!r}, curvature {error.curvature:.3e}); "
+                        "pass a larger damping explicitly", block=error.block, damping=self.damping,
+                        curvature=error.curvature, needed_damping=error.needed_damping) from error
+                needed = error.needed_damping if np.isfinite(error.needed_damping) else 0.0
+                raised = max(2 * needed, 10 * self.damping if self.damping > 0 else 1e-3)
+                self.damping_raises.append({"block": error.block, "from": self.damping, "to": raised,
+                                            "curvature": error.curvature})
+                self.damping = raised
+                self.solver.reports = []  # the reports of the failed round would be mistaken for the final ones
 
     def _true_residuals(self, solved, grads, graph) -> list[float]:
         """Per block max over test examples of ‖(H_l + λI)s − g‖/‖g‖, H_l by forward-over-reverse HVPs."""
@@ -340,7 +432,8 @@ class LayerwiseInfluence:
         else:
             layers = self._dask_scores(test_side, x_train, y_train, dask, n_shards)
         self.timings["training_pass_s"] = time.perf_counter() - start
-        return InfluenceScores(layers, self.block_names, dict(self.timings))
+        return InfluenceScores(layers, self.block_names, dict(self.timings, damping=self.damping,
+                                                              damping_raises=list(self.damping_raises)))
 
     def _dask_scores(self, test_side, x_train, y_train, dask, n_shards):
         from distributed import Client, LocalCluster
@@ -377,25 +470,27 @@ class LayerwiseInfluence:
 
 def layerwise_influence(model: nn.Module, x_test, y_test, x_train, y_train, *, x_hessian=None, y_hessian=None,
                         blocks=None, layers=None, solver="auto", damping=0.0, batch_size=256, dask=None,
-                        progress=True, hessian="auto") -> InfluenceScores:
+                        progress=True, hessian="auto", sign: str = "harmful") -> InfluenceScores:
     """One-call layer-wise influence (Eq. 5–7); the Hessian is over the training data unless
-    ``x_hessian``/``y_hessian`` are given. See :class:`LayerwiseInfluence`."""
+    ``x_hessian``/``y_hessian`` are given. ``sign``: ``"harmful"`` (Eq. 5 as printed) or ``"helpful"``.
+    ``damping="auto"`` raises λ as needed (the λ used is in the scores' ``timings["damping"]``). See
+    :class:`LayerwiseInfluence`."""
     if x_hessian is None:
         x_hessian, y_hessian = x_train, y_train
     calc = LayerwiseInfluence(model, x_hessian, y_hessian, blocks=blocks, layers=layers, solver=solver,
                               damping=damping, batch_size=batch_size, hessian=hessian)
-    return calc.scores(x_test, y_test, x_train, y_train, dask=dask, progress=progress)
+    return calc.scores(x_test, y_test, x_train, y_train, dask=dask, progress=progress).with_sign(sign)
 
 
 def global_influence(model: nn.Module, x_test, y_test, x_train, y_train, *, x_hessian=None, y_hessian=None,
                      solver="auto", damping=0.0, batch_size=256, dask=None, progress=True,
-                     hessian="auto") -> InfluenceScores:
+                     hessian="auto", sign: str = "harmful") -> InfluenceScores:
     """Koh & Liang's global influence (Eq. 5 with the full Hessian over all parameters, cross-layer
     terms included): an :class:`InfluenceScores` with one layer named ``"all"``. The global Hessian of a
     non-convex net is usually indefinite: expect to need damping (the solvers say how much)."""
     return layerwise_influence(model, x_test, y_test, x_train, y_train, x_hessian=x_hessian, y_hessian=y_hessian,
                                blocks=global_block(model), solver=solver, damping=damping,
-                               batch_size=batch_size, dask=dask, progress=progress, hessian=hessian)
+                               batch_size=batch_size, dask=dask, progress=progress, hessian=hessian, sign=sign)
 
 
 def to_numpy(scores: InfluenceScores) -> tuple[np.ndarray, list[str]]:

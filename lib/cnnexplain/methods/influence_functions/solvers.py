@@ -36,7 +36,17 @@ class SolverError(RuntimeError):
 
 
 class NotPositiveDefiniteError(SolverError):
-    """(H + λI) is not positive definite for a block: raise the damping λ."""
+    """(H + λI) is not positive definite for a block: raise the damping λ.
+
+    Carries what was found as attributes, so callers choose a damping without reading the message:
+    ``block`` (its name), ``damping`` (the λ tried), ``curvature`` (the smallest eigenvalue of H, or the
+    Rayleigh quotient of H along CG's offending direction) and ``needed_damping`` (the smallest λ that
+    would offset it: H may have more negative curvature elsewhere when it comes from CG)."""
+
+    def __init__(self, message: str, *, block: str = "", damping: float = 0.0, curvature: float = float("nan"),
+                 needed_damping: float = float("nan")):
+        super().__init__(message)
+        self.block, self.damping, self.curvature, self.needed_damping = block, damping, curvature, needed_damping
 
 
 class DivergenceError(SolverError):
@@ -137,12 +147,13 @@ class ExactSolver(Solver):
         shifted_values = eigenvalues + damping
         floor = self.min_eigenvalue * max(shifted_values.abs().max().item(), 1e-30)
         if shifted_values.min().item() <= floor:
+            needed = max(-eigenvalues.min().item(), 0) + floor
             raise NotPositiveDefiniteError(
                 f"block {operator.name!r}: H + λI is not positive definite (smallest eigenvalue of H is "
                 f"{eigenvalues.min().item():.3e}, damping λ={damping:g}); set damping above "
-                f"{max(-eigenvalues.min().item(), 0) + floor:.3e} (e.g. the training weight decay, or a "
-                "small fraction of the largest eigenvalue "
-                f"{eigenvalues.max().item():.3e})")
+                f"{needed:.3e} (e.g. the training weight decay, or a small fraction of the largest eigenvalue "
+                f"{eigenvalues.max().item():.3e})", block=operator.name, damping=damping,
+                curvature=eigenvalues.min().item(), needed_damping=needed)
         self.reports.append(SolveReport(operator.name, self.name, extra={
             "method": "eigh", "min_eigenvalue": eigenvalues.min().item(), "max_eigenvalue": eigenvalues.max().item()}))
         return ((vectors / shifted_values) @ vectors.T).to(hessian.dtype)
@@ -227,7 +238,8 @@ class CGSolver(Solver):
                     f"{curvature:.3e} at iteration {iterations}, not offset by the damping λ={damping:g}: H + λI is "
                     f"not positive definite. Raise damping above {-curvature:.3e} (H may have more negative "
                     "curvature elsewhere; ExactSolver reports the smallest eigenvalue on small blocks), or "
-                    "train closer to a minimum")
+                    "train closer to a minimum", block=operator.name, damping=damping, curvature=curvature,
+                    needed_damping=max(-curvature, 0.0))
             alpha = rr[active] / pap
             idx = active.nonzero().squeeze(1)
             x[idx] += alpha[:, None] * p[idx]

@@ -139,6 +139,7 @@ def snapshot(model: nn.Module, x: torch.Tensor, check: bool = True) -> Snapshot:
     not the chain of its leaves, and raises a ValueError (pass an ``nn.Sequential`` instead).
     """
     chain = layer_chain(model)
+    _check_finite_input(x)
     layers: list[tuple[str, nn.Module]] = []
     values = [x]
     with torch.no_grad():
@@ -148,17 +149,30 @@ def snapshot(model: nn.Module, x: torch.Tensor, check: bool = True) -> Snapshot:
                 layers.append((f"{name}:flatten", nn.Flatten()))
                 h = h.flatten(1)
                 values.append(h)
-            h = module(h)
+            # an in-place layer (ReLU(inplace=True)) would overwrite the caller's x or the kept values
+            h = module(h.clone() if getattr(module, "inplace", False) else h)
             layers.append((name, module))
             values.append(h)
         if check:
-            reference = model(x)
+            reference = model(x.clone())
             if reference.shape != h.shape or not torch.allclose(reference, h, rtol=1e-4, atol=1e-5):
                 raise ValueError(
                     f"{type(model).__name__}.forward is not the plain chain of its leaf modules "
                     f"({', '.join(n for n, _ in chain)}); influential scores need a sequential net: wrap "
                     "the layers in an nn.Sequential in the order they are applied")
     return Snapshot(layers, values)
+
+
+def _check_finite_input(x: torch.Tensor) -> None:
+    """Raise naming the first input of the batch that holds a NaN or an infinity."""
+    if not torch.is_tensor(x) or not x.dtype.is_floating_point or x.dim() == 0:
+        return
+    finite = torch.isfinite(x).reshape(len(x), -1).all(1)
+    if not bool(finite.all()):
+        first = int((~finite).nonzero()[0, 0])
+        kind = "nan" if torch.isnan(x[first]).any() else "inf"
+        raise ValueError(f"input example {first} holds {kind} values ({int((~finite).sum())} of {len(x)} "
+                         "inputs are not finite): influential scores need finite node values; repair or drop it")
 
 
 def layer_table(model: nn.Module, x: torch.Tensor):

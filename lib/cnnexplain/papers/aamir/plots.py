@@ -11,6 +11,14 @@ from cnnexplain.papers.aamir.study import CONDITION_COLOURS, CONDITIONS
 from cnnexplain.notebook.plots import SIGNED_CMAP, label
 
 
+def signed(name: str, sign: str = "helpful") -> str:
+    """An axis label or header naming the sign its scores carry (see
+    :class:`cnnexplain.methods.influence_functions.layerwise.InfluenceScores`): ``"I_avg [helpful sign:
+    + = up-weighting lowers the test loss]"``."""
+    effect = {"helpful": "lowers", "harmful": "raises"}[sign]
+    return f"{name} [{sign} sign: + = up-weighting {effect} the test loss]"
+
+
 def _img(ax, image, title=None):
     ax.imshow(np.clip(image.permute(1, 2, 0).numpy(), 0, 1))
     ax.set_xticks([])
@@ -36,7 +44,7 @@ def accuracy_bars(table: pd.DataFrame):
     return fig
 
 
-def influential_pairs(study, table: pd.DataFrame, per_condition: int = 3):
+def influential_pairs(study, table: pd.DataFrame, per_condition: int = 3, sign: str = "helpful"):
     """Fig. 2: for test images of each condition (rows), the test image and its most influential training
     image by I_total, with the predicted and the influential image's class."""
     fig, axes = plt.subplots(len(CONDITIONS), 2 * per_condition, figsize=(2 * per_condition * 1.3, 5.8))
@@ -47,11 +55,12 @@ def influential_pairs(study, table: pd.DataFrame, per_condition: int = 3):
                  f"{cond[:9]} test\ntrue {row.true_class}\npred {row.predicted_class}")
             _img(axes[r, 2 * k + 1], study.x_train[row.influential_train_index],
                  f"influential\n{row.influential_class}\nI={row.score:.2g}")
-    fig.suptitle("Fig. 2: most influential training image (by I_total) per test image")
+    fig.suptitle("Fig. 2: most influential training image (highest " + signed("I_total", sign) + ") per test image",
+                 fontsize=9)
     return fig
 
 
-def intra_class_scatter(intra: pd.DataFrame, classes=None, split_styled: bool = False):
+def intra_class_scatter(intra: pd.DataFrame, classes=None, split_styled: bool = False, sign: str = "helpful"):
     """Fig. 3 (``split_styled=False``): intra-class I_avg of each test image, per class (panels) and
     condition (x), with the median (red dotted), max (green) and min (blue) of the whole data set.
     Fig. 4 (``split_styled=True``): the styled images only, correct vs incorrect."""
@@ -85,12 +94,13 @@ def intra_class_scatter(intra: pd.DataFrame, classes=None, split_styled: bool = 
         ax.axhline(lines["max"], color="green", lw=0.8)
         ax.axhline(lines["min"], color="blue", lw=0.8)
         label(ax, cls, None, "intra-class I_avg" if ax is axes[0, 0] else None)
-    fig.suptitle("Fig. 4: styled images split into correct / incorrect" if split_styled else
-                 "Fig. 3: intra-class I_avg per condition (black ring = misclassified)")
+    fig.suptitle(("Fig. 4: styled images split into correct / incorrect" if split_styled else
+                  "Fig. 3: intra-class I_avg per condition (black ring = misclassified)") + "\n" + signed("I_avg", sign),
+                 fontsize=9)
     return fig
 
 
-def inter_class_heatmaps(matrices: dict):
+def inter_class_heatmaps(matrices: dict, sign: str = "helpful"):
     """Fig. 7: mean influence of each training class (x) on each test class (y), one panel per
     condition or split."""
     fig, axes = plt.subplots(1, len(matrices), figsize=(4.4 * len(matrices), 3.6), squeeze=False)
@@ -106,7 +116,8 @@ def inter_class_heatmaps(matrices: dict):
         label(ax, name, "training class", "test class")
     for ax in axes[0]:
         ax.grid(False)
-    fig.suptitle("Fig. 7: inter-class influence, mean I_total (training class → test class; own scale per panel)")
+    fig.suptitle("Fig. 7: inter-class influence (training class → test class; own scale per panel), "
+                 + signed("mean I_total", sign), fontsize=9)
     return fig
 
 
@@ -137,7 +148,7 @@ def clustering_panels(per_class: dict):
     return fig
 
 
-def layer_means(per_class: dict, layer_names):
+def layer_means(per_class: dict, layer_names, sign: str = "helpful"):
     """Fig. 9: mean intra-class influence per layer (x, the 16 layers) for each condition (lines), one
     panel per class (or 'all')."""
     fig, axes = plt.subplots(1, len(per_class), figsize=(4 * len(per_class), 3.2), squeeze=False)
@@ -150,11 +161,11 @@ def layer_means(per_class: dict, layer_names):
         ax.axhline(0, color="k", lw=0.5)
         label(ax, cls, "layer", "mean intra-class I_l")
     axes[0, 0].legend(fontsize=7)
-    fig.suptitle("Fig. 9: mean influence per layer and condition")
+    fig.suptitle("Fig. 9: mean influence per layer and condition, " + signed("I_l", sign), fontsize=9)
     return fig
 
 
-def texture_dose_figure(table: pd.DataFrame, snapshots, content_class: str, texture_name: str):
+def texture_dose_figure(table: pd.DataFrame, snapshots, content_class: str, texture_name: str, sign: str = "helpful"):
     """Fig. 6: the texture dose (snapshots, top) and the prediction and intra-class influence along it."""
     k = len(snapshots)
     fig = plt.figure(figsize=(max(8, 1.1 * k), 5))
@@ -167,7 +178,7 @@ def texture_dose_figure(table: pd.DataFrame, snapshots, content_class: str, text
     ax1.set_ylim(0, 1.05)
     ax2 = ax1.twinx()
     ax2.plot(table.texture_percent, table.I_avg_intra, "s--", color="tab:red", label="intra-class I_avg")
-    ax2.set_ylabel("intra-class I_avg", color="tab:red")
+    ax2.set_ylabel(signed("intra-class I_avg", sign), color="tab:red", fontsize=7)
     label(ax1, f"Fig. 6: {texture_name} texture onto a {content_class} — prediction and influence",
           "texture dose (% of transfer steps)", f"p({content_class})")
     fig.legend(loc="lower left", fontsize=7)
@@ -187,4 +198,63 @@ def shapley_figure(images, maps, titles):
     axes[0, 0].set_ylabel("image")
     axes[1, 0].set_ylabel("Shapley map")
     fig.suptitle("Fig. 10: Shapley values (shap Partition, blur masker) per condition")
+    return fig
+
+
+def layer_scatter(features, study, layer: int, condition: str, names, sign: str = "helpful"):
+    """Fig. 3 for one layer: each test image's intra-class score of layer ``layer`` per class, the
+    ``condition`` highlighted (the explore widget of notebook 21)."""
+    f = features[:, layer]
+    fig, ax = plt.subplots(figsize=(7, 2.8))
+    for i, cond in enumerate(CONDITIONS):
+        sel = study.conditions == cond
+        ax.scatter(study.y_test.numpy()[sel] + 0.15 * (i - 1.5), f[sel], s=30 if cond == condition else 12,
+                   color=CONDITION_COLOURS[cond], label=cond, alpha=1 if cond == condition else 0.35)
+    ax.set_xticks(range(len(study.class_names)))
+    ax.set_xticklabels(study.class_names, rotation=30, fontsize=7)
+    ax.legend(fontsize=6)
+    return label(ax, f"intra-class influence of layer {names[layer]} (Fig. 3 per layer)", "test class",
+                 signed("I_l avg", sign)).figure
+
+
+def top_influential(scores, study, predictions, test_index: int = 0, k: int = 5, block: str | None = None,
+                    title: str = "total"):
+    """A test image and its ``k`` most influential training images by one block's score (module path) or
+    by I_total (``block=None``), in the sign the scores carry."""
+    idx, val = scores.most_influential(k, block)
+    fig, axes = plt.subplots(1, k + 1, figsize=(1.5 * (k + 1), 1.9))
+    names = list(study.class_names) + ["other"]
+    _img(axes[0], study.x_test[test_index], f"test ({study.conditions[test_index][:9]})\n"
+         f"pred {names[predictions[test_index]]}")
+    for j in range(k):
+        _img(axes[j + 1], study.x_train[idx[test_index, j]],
+             f"{study.class_names[study.y_train[idx[test_index, j]]]}\nI={val[test_index, j]:.2g}")
+    fig.suptitle(f"top-{k} influential training images by {title} ({scores.sign} sign)", fontsize=8)
+    return fig
+
+
+def table3_figure(study, patches: pd.DataFrame, batch, after: pd.DataFrame):
+    """Table 3 / Fig. 5: one texture patch per class with its accuracy (top) and textured test objects with
+    their prediction (bottom)."""
+    n = len(study.class_names)
+    fig, axes = plt.subplots(2, n, figsize=(13, 4.2), squeeze=False)
+    textured = np.flatnonzero(study.conditions == "textured")
+    for c in range(n):
+        row = patches[patches.texture_of_class == study.class_names[c]]
+        if len(row):
+            _img(axes[0, c], batch.images[batch.labels == c][0], f"{row.texture.iat[0]}\nacc {row.accuracy.iat[0]:.2f}")
+        else:
+            axes[0, c].axis("off")
+        k = c % len(textured)
+        _img(axes[1, c], study.x_test[textured[k]], f"{after.iat[k, 0]}+{after.iat[k, 1]}\n→ {after.iat[k, 2]}")
+    fig.suptitle("Table 3 / Fig. 5: texture patches (top) and textured objects with their prediction (bottom)")
+    return fig
+
+
+def dose_snapshot(dose: pd.DataFrame, snapshots, snapshot: int):
+    """One snapshot of Fig. 6's dose series with its prediction and intra-class I_avg."""
+    fig, ax = plt.subplots(figsize=(2.6, 2.8))
+    sign = dose.attrs.get("sign", "helpful")
+    _img(ax, snapshots[snapshot], f"{dose.texture_percent.iat[snapshot]:.0f}% texture\npred "
+         f"{dose.predicted_class.iat[snapshot]}, I_avg ({sign}) {dose.I_avg_intra.iat[snapshot]:.2g}")
     return fig

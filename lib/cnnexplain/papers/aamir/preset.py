@@ -1,6 +1,8 @@
 """The ONE study of the Aamir et al. notebooks (21-24) and of the survey's shapes model (41/42), per
 profile: every notebook asks for ``load_study(PROFILE)`` and gets the same trained network, built once and
-cached (tests/test_aamir_preset.py proves they resolve to the same study).
+cached (tests/test_aamir_preset.py proves they resolve to the same study), and notebooks 21-23 ask for
+``load_influence(study, PROFILE)`` and get the same influence scores (one setting per profile,
+:data:`INFLUENCE`, so the cached scores are shared).
 
 - ``smoke``: a few world images and a narrow VGG16Small, so every code path runs in seconds;
 - ``default``: the textured-shapes world (:mod:`cnnexplain.data.world`) and VGG16Small, trained on 2 CPU
@@ -11,10 +13,10 @@ cached (tests/test_aamir_preset.py proves they resolve to the same study).
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from cnnexplain.notebook.results import check_profile
-from cnnexplain.papers.aamir.study import Study, StudyConfig, build_study
+from cnnexplain.papers.aamir.study import ANALYSIS_SIGN, Study, StudyConfig, build_study, compute_influence
 
 # the default profile's study: 40 world images per class, 5 test images per class and condition (the paper's
 # 200 test images), 8 epochs, a VGG16Small of width 8 (VGG16: 64), fc6/fc7 of 128 units (VGG16: 4096)
@@ -46,3 +48,52 @@ def load_study(profile: str, *, seed: int = 0, data_root=None, progress: bool = 
                                  style_steps=PAPER_STUDY["style_steps"], texture_steps=PAPER_STUDY["style_steps"],
                                  seed=seed, progress=progress)
     return build_study(study_config(profile, seed), progress=progress)
+
+
+@dataclass(frozen=True)
+class InfluenceSettings:
+    """How the 2x notebooks compute layer-wise influence (Eq. 5-7) in one profile."""
+
+    n_per_class: int  # test images per class and condition that get scores (5: all of them, as the paper)
+    n_hessian: int  # training images whose mean loss defines each layer's Hessian block (a mini-batch, as the paper)
+    solver: str  # "exact" (low-rank Jacobian blocks + Woodbury) or "cg" (VGG16 with 1000 classes)
+    cg_iterations: int  # CG iterations per layer ("cg" only; residuals are reported)
+    damping: float | str  # λ in (H_l + λI)^-1, or "auto": raised from the solver's NotPositiveDefiniteError
+    auto_damping_start: float  # where "auto" starts
+    global_influence: bool  # also Koh & Liang's global (one-block) influence
+    sign: str = ANALYSIS_SIGN  # the sign the analyses read the scores in
+
+    def solve_options(self) -> dict:
+        """The keyword arguments of the solve shared by :func:`cnnexplain.papers.aamir.study.compute_influence`
+        and :func:`cnnexplain.papers.aamir.study.texture_dose`."""
+        return dict(damping=self.damping, n_hessian=self.n_hessian, cg_iterations=self.cg_iterations,
+                    solver=self.solver, sign=self.sign, auto_damping_start=self.auto_damping_start)
+
+
+INFLUENCE = {
+    # the Woodbury solve of positive semi-definite Gauss-Newton blocks never needs λ raised: a fixed λ
+    "default": InfluenceSettings(n_per_class=5, n_hessian=64, solver="exact", cg_iterations=100, damping=1e-2,
+                                 auto_damping_start=1e-2, global_influence=True),
+    "smoke": InfluenceSettings(n_per_class=1, n_hessian=8, solver="exact", cg_iterations=1, damping=1e-2,
+                               auto_damping_start=1e-2, global_influence=False),
+    # VGG16's true block Hessians can be indefinite: CG says so, and λ is raised from 1e-2 (and reported)
+    "paper": InfluenceSettings(n_per_class=5, n_hessian=512, solver="cg", cg_iterations=100, damping="auto",
+                               auto_damping_start=1e-2, global_influence=True),
+}
+
+
+def influence_settings(profile: str) -> InfluenceSettings:
+    """The influence settings of ``profile`` (:data:`INFLUENCE`)."""
+    check_profile(profile)
+    return INFLUENCE[profile]
+
+
+def load_influence(study: Study, profile: str, *, progress: bool = True):
+    """The influence scores of the 2x notebooks in ``profile``: the study's test subset that gets scores
+    and :func:`cnnexplain.papers.aamir.study.compute_influence` on it with :func:`influence_settings`
+    (cached beside the study). Returns ``(subset study, scores, global scores or None, timings)``."""
+    settings = influence_settings(profile)
+    subset = study.subset(settings.n_per_class)
+    scores, global_scores, timings = compute_influence(subset, global_influence=settings.global_influence,
+                                                       progress=progress, **settings.solve_options())
+    return subset, scores, global_scores, timings

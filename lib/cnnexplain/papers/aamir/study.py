@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -40,16 +39,11 @@ from torch import nn
 from cnnexplain import train as training
 from cnnexplain.data import world
 from cnnexplain.methods.influence_functions.layerwise import InfluenceScores, LayerwiseInfluence, class_averages
-from cnnexplain.methods.influence_functions.solvers import CGSolver, NotPositiveDefiniteError
+from cnnexplain.methods.influence_functions.solvers import CGSolver, ConvergenceWarning
 
 CONDITIONS = world.CONDITIONS  # original, white_background, textured, styled
 CONDITION_COLOURS = {"original": "tab:blue", "white_background": "tab:cyan", "textured": "tab:green",
                      "styled": "tab:red"}
-
-
-# Bump when a code change alters what build_study makes from the same StudyConfig (data, training,
-# stylization): the cache key changes with it, so nobody reads a study built by older code.
-STUDY_CACHE_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -78,9 +72,15 @@ class StudyConfig:
     seed: int = 0
 
     def key(self) -> str:
-        """A short hash of every field and of :data:`STUDY_CACHE_VERSION`: the cache folder's name."""
-        text = json.dumps({**asdict(self), "cache_version": STUDY_CACHE_VERSION}, sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        """The cache folder's name: a hash of every field and of the source of the code that builds the
+        study from them (the world's data and stylization, the net, the training loop, the builder), so a
+        code change gives a new folder — no version number to bump (:func:`cnnexplain.cache.source_key`)."""
+        from cnnexplain import seeding
+        from cnnexplain.cache import source_key
+        from cnnexplain.methods import style
+        from cnnexplain.models import cnns
+
+        return source_key(asdict(self), build_study, make_world_data, world, style, cnns, training, seeding)
 
     def __post_init__(self):
         for name in ("n_train_per_class", "n_test_per_class", "epochs", "batch_size", "width", "hidden"):
@@ -140,6 +140,20 @@ class Study:
         """Labels of the training and test images in the model's own output space (the loss of Eq. 1):
         the class labels, or ImageNet indices for the paper profile (``info['loss_labels_*']``)."""
         return (self.info.get("loss_labels_train", self.y_train), self.info.get("loss_labels_test", self.y_test))
+
+    def aliases(self, block_names) -> list[str]:
+        """The paper's names (``conv1_1`` … ``fc8``) of the given blocks (module paths, as
+        :class:`InfluenceScores` ``block_names``), by :func:`paper_layer_names`; a block without one keeps
+        its path."""
+        names = paper_layer_names(self.model)
+        return [names.get(b, b) for b in block_names]
+
+    def block_of(self, alias: str) -> str:
+        """The module path of the layer the paper calls ``alias`` (``"fc8"`` → ``"classifier.5"``)."""
+        paths = {v: k for k, v in paper_layer_names(self.model).items()}
+        if alias not in paths:
+            raise KeyError(f"no layer called {alias!r}; the paper's names here are: {', '.join(paths)}")
+        return paths[alias]
 
     def true_class_probability(self) -> torch.Tensor:
         """The probability of each test image's true class (:func:`class_probability`)."""
@@ -242,23 +256,44 @@ def build_study(config: StudyConfig = StudyConfig(), cache_root: str | Path | No
                          for c in CONDITIONS])
     conditions = np.repeat(np.array(CONDITIONS), [len(tests[c]) for c in CONDITIONS])
     return Study(model, train_batch.images, train_batch.labels, x_test, y_test, conditions, tuple(world.CLASSES),
-                 texture, tuple(model.layer_names), folder if use_cache else None, info)
+                 texture, tuple(paper_layer_names(model).values()), folder if use_cache else None, info)
 
 
 # ----------------------------------------------------------------------------------------------------
 # influence
 
 
-PAPER_SIGN = -1.0
-"""The sign the 2x analyses give Eq. 5's score. The paper prints Eq. 5 as Koh & Liang's I_up,loss =
-−∇L(x̂_k)ᵀH⁻¹∇L(x_j) (d test loss / d up-weighting x_j: NEGATIVE for a training image that helps), yet reads
-its numbers the other way round: the most influential image is the argmax and shares the predicted class
-(Fig. 2), correct styled images have intra-class scores "at or above the positive median" (Fig. 4), and the
-score "became negative" as texture made the prediction wrong (Fig. 6). That is the sign of Koh & Liang's
-published code (and the paper's "decreasing contributions of individual learning samples", §2): the
-test-loss increase when x_j is removed, n·ΔL ≈ +∇L(x̂_k)ᵀH⁻¹∇L(x_j) = −I_up,loss. We measured both
-(notebook 21, Table 2): with Eq. 5's literal sign the argmax is a same-class image far less often than the
-argmin. So :func:`compute_influence` and :func:`texture_dose` return ``PAPER_SIGN`` × Eq. 5: high = helpful."""
+ANALYSIS_SIGN = "helpful"
+"""The sign the 2x analyses read the scores in (:class:`InfluenceScores` ``sign``). The paper prints Eq. 5
+as Koh & Liang's I_up,loss = −∇L(x̂_k)ᵀH⁻¹∇L(x_j) (``sign="harmful"``: d test loss / d up-weighting x_j,
+NEGATIVE for a training image that helps), yet reads its numbers the other way round: the most
+influential image is the argmax and shares the predicted class (Fig. 2), correct styled images have
+intra-class scores "at or above the positive median" (Fig. 4). That is the sign of Koh & Liang's published
+code (and the paper's "decreasing contributions of individual learning samples", §2): ``sign="helpful"``,
++∇L(x̂_k)ᵀH⁻¹∇L(x_j) ≈ n × the test-loss increase when x_j is removed. Notebook 21 measures both (Table 2:
+which sign's argmax shares the test image's class more often). Fig. 6's "became negative" fits the
+harmful sign better (notebook 22): the paper is not consistent, and every figure and table says which sign
+it shows."""
+
+
+def paper_layer_names(model: nn.Module) -> dict[str, str]:
+    """The paper's names of a VGG's parametrised layers: ``{module path: alias}`` in forward (registration)
+    order, e.g. ``{"features.0": "conv1_1", …, "classifier.6": "fc8"}`` for torchvision's VGG16 and
+    :class:`cnnexplain.models.cnns.VGG16Small`. Convolutions are ``conv<block>_<i>`` with a new block after
+    each max-pool; the dense layers continue the numbering (VGG16: fc6, fc7, fc8). The influence code names
+    its blocks by module path (:func:`cnnexplain.methods.influence_functions.hvp.parameter_blocks`); these are
+    the aliases the paper's tables and figures use."""
+    names, block, i, n_fc = {}, 1, 0, 0
+    for path, module in model.named_modules():
+        if isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)) and i:
+            block, i = block + 1, 0
+        elif isinstance(module, nn.Conv2d):
+            i += 1
+            names[path] = f"conv{block}_{i}"
+        elif isinstance(module, nn.Linear):
+            n_fc += 1
+            names[path] = f"fc{block + n_fc - (0 if i else 1)}"
+    return names
 
 
 def hessian_subset(n_train: int, n_hessian: int | None, seed: int = 0) -> torch.Tensor:
@@ -272,9 +307,10 @@ def hessian_subset(n_train: int, n_hessian: int | None, seed: int = 0) -> torch.
     return torch.randperm(n_train, generator=g)[:n_hessian].sort().values
 
 
-def compute_influence(study: Study, damping: float = 1e-2, n_hessian: int | None = 256, cg_iterations: int = 50,
+def compute_influence(study: Study, damping: float | str = "auto", n_hessian: int | None = 256, cg_iterations: int = 50,
                       cg_rtol: float = 1e-3, batch_size: int = 64, use_cache: bool = True, progress: bool = True,
-                      global_influence: bool = False, layers=None, solver: str = "cg"):
+                      global_influence: bool = False, layers=None, solver: str = "cg", sign: str = ANALYSIS_SIGN,
+                      auto_damping_start: float = 1e-2):
     """Layer-wise influence scores of every training image on every test image (Eq. 5–7).
 
     ``solver="exact"``: per layer, the block Hessian over the ``n_hessian`` images is held as low-rank
@@ -287,9 +323,12 @@ def compute_influence(study: Study, damping: float = 1e-2, n_hessian: int | None
     relative residual ``cg_rtol``; a non-converged block is reported in ``timings['solver']``, not
     hidden), H_l over ``n_hessian`` training images (the paper also estimated its HVPs on mini-batches),
     then one streaming pass over the training set. ``damping`` λ keeps the blocks of a non-convex net
-    positive definite. With ``global_influence`` the same is done once more with ONE block of all
-    parameters (Koh & Liang's global influence, cross-layer curvature included). ``layers`` restricts the
-    layer-wise scores to some blocks by name (e.g. to skip VGG16's 103M-parameter fc6 on a small machine).
+    positive definite; ``damping="auto"`` starts at ``auto_damping_start`` and raises λ from the solver's
+    :class:`NotPositiveDefiniteError` (``timings['damping_used']``, ``timings['damping_raises']``). With
+    ``global_influence`` the same is done once more with ONE block of all parameters (Koh & Liang's global
+    influence, cross-layer curvature included). ``layers`` restricts the layer-wise scores to some blocks
+    by module path (e.g. to skip VGG16's 103M-parameter fc6, ``classifier.0``, on a small machine).
+    ``sign``: the sign the scores carry (:data:`ANALYSIS_SIGN`).
 
     Returns ``(scores, global_scores_or_None, timings)``; the scores are cached beside the model when the
     study has a cache folder and ``use_cache``.
@@ -298,15 +337,20 @@ def compute_influence(study: Study, damping: float = 1e-2, n_hessian: int | None
     if solver not in ("exact", "cg"):
         raise ValueError(f"solver must be 'exact' (low-rank Woodbury, small nets) or 'cg', got {solver!r}")
     key_items = [damping, n_hessian, cg_iterations, cg_rtol, global_influence, layers, digest, len(study.x_test),
-                 len(study.x_train), "helpful-positive"] + ([solver] if solver != "cg" else [])
-    key = hashlib.sha256(json.dumps(key_items).encode()).hexdigest()[:12]
+                 len(study.x_train), "eq5-harmful", "module-paths"] + ([solver] if solver != "cg" else [])
+    if damping == "auto":
+        key_items.append(auto_damping_start)
+    from cnnexplain.cache import source_key  # the key follows the influence code (a sign change, a new solver)
+    from cnnexplain.methods.influence_functions import hvp, layerwise, solvers
+
+    key = source_key(key_items, compute_influence, hessian_subset, layerwise, hvp, solvers, length=12)
     path = study.cache / f"influence_{key}.pt" if (study.cache is not None and use_cache) else None
-    if path is not None and path.exists():
+    if path is not None and path.exists():  # saved with Eq. 5's sign as printed ("harmful")
         saved = torch.load(path, weights_only=True)
         meta = json.loads((path.with_suffix(".json")).read_text())
-        scores = InfluenceScores(saved["layers"], meta["block_names"], meta["timings"])
-        glob = InfluenceScores(saved["global"], ["all"], {}) if "global" in saved else None
-        return scores, glob, dict(meta["timings"], from_cache=True)
+        scores = InfluenceScores(saved["layers"], meta["block_names"], meta["timings"], "harmful").with_sign(sign)
+        glob = InfluenceScores(saved["global"], ["all"], {}, "harmful").with_sign(sign) if "global" in saved else None
+        return scores, glob, dict(meta["timings"], from_cache=True, sign=sign)
     subset = hessian_subset(len(study.x_train), n_hessian, seed=0)
     y_train_loss, y_test_loss = study.loss_labels()
     xh, yh = study.x_train[subset], y_train_loss[subset]
@@ -317,22 +361,25 @@ def compute_influence(study: Study, damping: float = 1e-2, n_hessian: int | None
         from cnnexplain.methods.influence_functions.hvp import parameter_blocks, select_blocks
 
         blocks = select_blocks(parameter_blocks(study.model, example_input=xh[:1]), layers)
+    options = dict(damping=damping, auto_damping_start=auto_damping_start, batch_size=batch_size,
+                   hvp="forward-over-reverse")
     if solver == "exact":
-        scores, calc, used = _solve_exact(study, xh, yh, blocks, damping, batch_size, y_test_loss, y_train_loss,
-                                          progress)
-        reports = calc.solver.reports
+        scores, calc = _solve(study, xh, yh, blocks, y_test_loss, y_train_loss, progress, hessian="low-rank",
+                              solver="woodbury", check_residuals=4, **options)
+        calc.release_block_operators()  # the factors (n·C × parameters) are not needed any more
         rows = [{"block": r.block, "method": "woodbury (exact)", "rank": r.extra.get("rank"), "iterations": 0,
                  "converged": bool(res < 1e-3), "relative_error": float(res), "woodbury_residual": float(r.relative_error),
                  "gauss_newton_vs_hvp": float(gn)}
-                for r, res, gn in zip(reports, calc.residuals, calc.gauss_newton_error)]
+                for r, res, gn in zip(calc.solver.reports, calc.residuals, calc.gauss_newton_error)]
     else:
-        scores, calc, used = _solve_with_damping(study, xh, yh, blocks, damping, cg_iterations, cg_rtol, batch_size,
-                                                 y_test_loss, y_train_loss, progress)
+        scores, calc = _solve(study, xh, yh, blocks, y_test_loss, y_train_loss, progress,
+                              solver=CGSolver(rtol=cg_rtol, maxiter=cg_iterations), **options)
         rows = [{"block": r.block, "method": "cg", "iterations": r.iterations, "converged": bool(r.converged),
-                 "relative_error": float(r.relative_error)} for r in calc.reports]
+                 "relative_error": float(r.relative_error)} for r in calc.solver.reports]
     timings.update(scores.timings, total_s=time.perf_counter() - start, n_hessian=len(subset),
                    n_train=len(study.x_train), n_test=len(study.x_test), n_layers=len(scores.block_names),
-                   damping_requested=damping, damping_used=used, method=solver, solver=rows)
+                   damping_requested=damping, damping_used=calc.damping, damping_raises=calc.damping_raises,
+                   method=solver, solver=rows)
     glob = None
     if global_influence:
         from cnnexplain.methods.influence_functions.hvp import global_block
@@ -341,64 +388,39 @@ def compute_influence(study: Study, damping: float = 1e-2, n_hessian: int | None
         if solver == "exact":
             # one block of all parameters: its Jacobian (Gauss-Newton) Hessian is NOT the full Hessian (the
             # cross-layer terms have second-order parts); we report how far it is and skip the residual check
-            glob, gcalc, gused = _solve_exact(study, xh, yh, global_block(study.model), damping, batch_size,
-                                              y_test_loss, y_train_loss, progress, check_residuals=False)
+            glob, gcalc = _solve(study, xh, yh, global_block(study.model), y_test_loss, y_train_loss, progress,
+                                 hessian="low-rank", solver="woodbury", **options)
+            gcalc.release_block_operators()
             timings["global_solver"] = [{"method": "woodbury on the Gauss-Newton Hessian",
                                          "woodbury_residual": float(r.relative_error), "gauss_newton_vs_hvp": gn}
                                         for r, gn in zip(gcalc.solver.reports, gcalc.gauss_newton_error)]
         else:
-            glob, gsolver, gused = _solve_with_damping(study, xh, yh, global_block(study.model), damping, cg_iterations,
-                                                       cg_rtol, batch_size, y_test_loss, y_train_loss, progress)
+            glob, gcalc = _solve(study, xh, yh, global_block(study.model), y_test_loss, y_train_loss, progress,
+                                 solver=CGSolver(rtol=cg_rtol, maxiter=cg_iterations), **options)
             timings["global_solver"] = [{"iterations": r.iterations, "converged": bool(r.converged),
-                                         "relative_error": float(r.relative_error)} for r in gsolver.reports]
+                                         "relative_error": float(r.relative_error)} for r in gcalc.solver.reports]
         timings["global_total_s"] = time.perf_counter() - start
-        timings["global_damping_used"] = gused
-    timings["sign"] = "paper usage: +grad L_test^T H^-1 grad L_train = -I_up,loss (high = helpful)"
-    scores = InfluenceScores(PAPER_SIGN * scores.layers, scores.block_names, timings)
-    if glob is not None:
-        glob = InfluenceScores(PAPER_SIGN * glob.layers, glob.block_names, glob.timings)
+        timings["global_damping_used"] = gcalc.damping
     if path is not None:
         payload = {"layers": scores.layers}
         if glob is not None:
             payload["global"] = glob.layers
         torch.save(payload, path)
         path.with_suffix(".json").write_text(json.dumps({"block_names": scores.block_names, "timings": timings}))
-    return scores, glob, timings
+    timings["sign"] = sign
+    scores = InfluenceScores(scores.layers, scores.block_names, timings, scores.sign).with_sign(sign)
+    return scores, (glob.with_sign(sign) if glob is not None else None), timings
 
 
-def _solve_exact(study, xh, yh, blocks, damping, batch_size, y_test, y_train, progress, check_residuals=4):
-    """Scores with exact per-block inverse-HVPs (low-rank factors + Woodbury) and their residuals measured
-    with forward-over-reverse HVPs on the first ``check_residuals`` test images. Gauss-Newton blocks are
-    positive semi-definite: λ is never raised."""
-    calc = LayerwiseInfluence(study.model, xh, yh, blocks=blocks, hessian="low-rank", solver="woodbury",
-                              damping=damping, batch_size=batch_size, hvp="forward-over-reverse",
-                              check_residuals=check_residuals)
-    scores = calc.scores(study.x_test, y_test, study.x_train, y_train, progress=progress)
-    calc.release_block_operators()  # the factors (n·C × parameters) are not needed any more
-    return scores, calc, float(damping)
-
-
-def _solve_with_damping(study, xh, yh, blocks, damping, cg_iterations, cg_rtol, batch_size, y_test, y_train,
-                        progress, max_raises: int = 6, hvp: str = "forward-over-reverse"):
-    """Scores with damping λ; when a block is not positive definite (a non-convex net), λ is raised to
-    twice what the solver reports as needed and the solve repeated — the λ used is returned and must be
-    reported (the notebooks record it), so nothing changes silently."""
-    used = float(damping)
-    for _ in range(max_raises + 1):
-        solver = CGSolver(rtol=cg_rtol, maxiter=cg_iterations)
-        calc = LayerwiseInfluence(study.model, xh, yh, blocks=blocks, solver=solver, damping=used,
-                                  batch_size=batch_size, hvp=hvp)
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", category=UserWarning)  # non-convergence: in solver.reports
-                scores = calc.scores(study.x_test, y_test, study.x_train, y_train, progress=progress)
-            return scores, solver, used
-        except NotPositiveDefiniteError as error:
-            match = re.search(r"raise damping above ([0-9.eE+-]+)", str(error))
-            needed = float(match.group(1)) if match else 10 * used
-            used = max(2 * needed, 10 * used if used > 0 else 1e-3)
-    raise NotPositiveDefiniteError(f"the Hessian blocks stayed indefinite up to damping {used:g}; pass a larger "
-                                   f"damping explicitly")
+def _solve(study, xh, yh, blocks, y_test, y_train, progress, **options):
+    """Harmful-sign scores (Eq. 5 as printed) of every training image and the calculator that made them
+    (its ``damping`` is the λ used, ``damping_raises`` says how ``"auto"`` got there). Non-convergence
+    warnings of CG are kept in ``calc.solver.reports`` (reported per block by :func:`compute_influence`)."""
+    calc = LayerwiseInfluence(study.model, xh, yh, blocks=blocks, **options)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=ConvergenceWarning)  # recorded in solver.reports, reported
+        scores = calc.scores(study.x_test, y_test, study.x_train, y_train, progress=progress)
+    return scores, calc
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -631,8 +653,9 @@ def texture_patch_table(model: nn.Module, class_names, n_per_class: int = 5, see
 
 
 def texture_dose(study: Study, content_index: int, texture: torch.Tensor, steps: int = 30,
-                 snapshot_every: int = 3, damping: float = 1e-2, n_hessian: int | None = 256,
-                 cg_iterations: int = 50, seed: int = 0, calc: LayerwiseInfluence | None = None, solver: str = "cg"):
+                 snapshot_every: int = 3, damping: float | str = "auto", n_hessian: int | None = 256,
+                 cg_iterations: int = 50, seed: int = 0, calc: LayerwiseInfluence | None = None, solver: str = "cg",
+                 sign: str = ANALYSIS_SIGN, auto_damping_start: float = 1e-2):
     """Fig. 6: transfer ``texture`` onto the test image ``content_index`` step by step (Gatys texture
     transfer, :func:`cnnexplain.methods.style.texture_transfer` from the content image — the paper starts from the
     object on a WHITE background, so pass a ``white_background`` test image) and, at every snapshot,
@@ -641,7 +664,8 @@ def texture_dose(study: Study, content_index: int, texture: torch.Tensor, steps:
 
     The texture dose is the step / ``steps`` in % (the paper's 'texture %' is its transfer iteration).
     ``solver``: "exact" (low-rank Woodbury, as :func:`compute_influence`) or "cg". Scores carry
-    :data:`PAPER_SIGN` (high = helpful). Returns ``(table, snapshots (k, 3, H, W))``."""
+    ``sign`` (:data:`ANALYSIS_SIGN`: helpful) and the λ used is ``table.attrs["damping_used"]``
+    (``damping="auto"`` raises it from the solver's structured error). Returns ``(table, snapshots (k, 3, H, W))``."""
     from cnnexplain.methods.style import texture_transfer
 
     content = study.x_test[content_index:content_index + 1]
@@ -657,18 +681,18 @@ def texture_dose(study: Study, content_index: int, texture: torch.Tensor, steps:
         subset = hessian_subset(len(study.x_train), n_hessian)
         if solver == "exact":
             calc = LayerwiseInfluence(study.model, study.x_train[subset], y_train_loss[subset], hessian="low-rank",
-                                      solver="woodbury", damping=damping, batch_size=64, hvp="forward-over-reverse")
+                                      solver="woodbury", damping=damping, batch_size=64, hvp="forward-over-reverse",
+                                      auto_damping_start=auto_damping_start)
         elif solver == "cg":
             calc = LayerwiseInfluence(study.model, study.x_train[subset], y_train_loss[subset],
                                       solver=CGSolver(rtol=1e-3, maxiter=cg_iterations), damping=damping,
-                                      batch_size=64, hvp="forward-over-reverse")
+                                      batch_size=64, hvp="forward-over-reverse", auto_damping_start=auto_damping_start)
         else:
             raise ValueError(f"solver must be 'exact' or 'cg', got {solver!r}")
     labels = torch.full((len(images),), int(y_test_loss[content_index]), dtype=torch.long)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        scores = calc.scores(images, labels, study.x_train, y_train_loss, progress=False)
-    scores = InfluenceScores(PAPER_SIGN * scores.layers, scores.block_names, scores.timings)
+        warnings.simplefilter("ignore", category=ConvergenceWarning)  # counted in table.attrs below
+        scores = calc.scores(images, labels, study.x_train, y_train_loss, progress=False).with_sign(sign)
     intra = class_averages(scores.total, study.y_train, len(study.class_names))[:, label].numpy()
     prob = torch.softmax(training.predict(study.model, images), 1)
     groups = study.info.get("groups")  # paper profile: ImageNet index -> paper class (-1 outside the 10)
@@ -679,6 +703,9 @@ def texture_dose(study: Study, content_index: int, texture: torch.Tensor, steps:
     table = pd.DataFrame({"step": steps_taken, "texture_percent": 100.0 * np.array(steps_taken) / steps,
                           "predicted_class": names[predicted], "p_true": p_true,
                           "I_avg_intra": intra, "influential_class": names[study.y_train.numpy()[top]]})
+    table["sign"] = sign  # of I_avg_intra
+    table.attrs.update(sign=sign, damping_used=calc.damping, damping_raises=list(calc.damping_raises),
+                       blocks_not_converged=sum(not r.converged for r in calc.solver.reports))
     return table, images
 
 
