@@ -531,7 +531,8 @@ class PreconditionedCGSolver(Solver):
                 curvature = (pap / (p[idx] * p[idx]).sum(1)).min().item() - damping
                 raise NotPositiveDefiniteError(
                     f"block {operator.name!r}: preconditioned CG met curvature {curvature:.3e} at iteration "
-                    f"{iterations}, not offset by the damping λ={damping:g}; raise damping above {-curvature:.3e}")
+                    f"{iterations}, not offset by the damping λ={damping:g}; raise damping above {-curvature:.3e}",
+                    block=operator.name, damping=damping, curvature=curvature, needed_damping=-curvature)
             alpha = rz[idx] / pap
             x[idx] += alpha[:, None] * p[idx]
             r[idx] -= alpha[:, None] * ap
