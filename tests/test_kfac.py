@@ -237,3 +237,11 @@ def test_layerwise_influence_auto_uses_kronecker_curvature_for_large_blocks(setu
     # a smooth net: the Gauss-Newton block is not the Hessian, so auto keeps Hessian-vector products
     smooth = nn.Sequential(nn.Flatten(), nn.Linear(x[0].numel(), 12), nn.Tanh(), nn.Linear(12, 4)).double().eval()
     assert LayerwiseInfluence(smooth, x, y, damping=DAMPING, dense_limit=50).curvature == "hvp"
+
+
+def test_an_explicit_cg_solver_keeps_hessian_vector_products(setup):
+    from cnnexplain.methods.influence_functions.layerwise import LayerwiseInfluence
+
+    kind, fn, x, y, _, _, _, _ = setup
+    calc = LayerwiseInfluence(fn.model, x, y, damping=DAMPING, dense_limit=50, solver="cg")
+    assert calc.curvature == "hvp" and calc.solver.name == "cg"

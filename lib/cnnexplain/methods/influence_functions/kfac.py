@@ -835,6 +835,9 @@ def kronecker_scores(fn: ModelFunction, blocks: Sequence[ParameterBlock], test_s
     return out
 
 
+PLANNED_SOLVERS = ("auto", "exact", "woodbury", "pcg", "ekfac", "kfac")
+
+
 class PlannedSolver(Solver):
     """What :class:`cnnexplain.methods.influence_functions.layerwise.LayerwiseInfluence` holds as ``solver``
     when :func:`solve_blocks` chooses per block: its ``reports`` are filled from the choices."""
@@ -843,7 +846,7 @@ class PlannedSolver(Solver):
 
     def __init__(self, choice: str = "auto", strict: bool = False):
         super().__init__(strict)
-        if choice not in ("auto", "exact", "woodbury", "pcg", "ekfac", "kfac"):
+        if choice not in PLANNED_SOLVERS:
             raise ValueError(f"with Kronecker curvature the solver must be 'auto', 'exact', 'woodbury', 'pcg', "
                              f"'ekfac' or 'kfac', got {choice!r}")
         self.choice = choice

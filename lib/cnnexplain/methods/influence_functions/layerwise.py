@@ -266,6 +266,9 @@ class LayerwiseInfluence:
         self.choices: list[dict] | None = None  # per block, with Kronecker curvature: what was chosen, residual
         self.curvature = self._choose_curvature(hessian, dense_limit)
         self._operators: list | None = None
+        if (self.curvature == "kronecker" and hessian == "auto"
+                and not (isinstance(solver, str) and solver in kfac.PLANNED_SOLVERS)):
+            self.curvature = "hvp"  # an explicit CG/LiSSA solver (or instance) keeps Hessian-vector products
         if self.curvature == "kronecker":
             solver = kfac.PlannedSolver(solver)
         elif solver == "auto":
