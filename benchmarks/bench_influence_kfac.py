@@ -266,6 +266,8 @@ def run_net(name, model, x, y, xt_full, yt_full, args, results):
             (f" res {c.residual:.0e}" if not math.isnan(c.residual) else "") for c in choices))
     if not args.skip_peers:
         try:
+            if args.skip_pydvl:
+                raise ImportError("--skip-pydvl")
             direct = max(b.numel for b in blocks) <= 4096
             with PeakMemory() as mem:
                 scores = pydvl(model, xtr, ytr, xt, yt, xtr, ytr, direct)
@@ -279,34 +281,44 @@ def run_net(name, model, x, y, xt_full, yt_full, args, results):
         except ImportError as error:
             print(f"  kronfluence not importable ({error}); skipped")
 
-    # leave-one-out: the 3 most harmful and 2 most helpful training images for test image 0 (reference), and
-    # a retraining on the full set as control for optimiser drift
-    total = ref.sum(-1)
-    order = torch.argsort(total[0], descending=True)
-    removals = order[:3].tolist() + order[-2:].tolist()
-    start = time.perf_counter()
-    changes = leave_one_out_loss_changes(model, xtr, ytr, xt, yt, [None] + removals, DAMPING,
-                                         max_iter=args.lbfgs_iter, progress=False)
-    actual = changes[1:] - changes[:1]
-    print(f"leave-one-out retraining of {len(removals)} removals + 1 control: {time.perf_counter() - start:.0f} s "
-          f"(control drift max |Δloss| {changes[0].abs().max():.1e}, removals max |Δloss| {actual.abs().max():.1e})")
+    def table(loo_of=None):
+        rows = [("exact block inverse", net["exact"]["seconds"], net["exact"]["peak_mb"], 1.0, 1.0, 1.0,
+                 loo_of(ref) if loo_of else float("nan"))]
+        for method, (scores, mem, extra) in methods.items():
+            lo, med, same, per_layer = agreement(scores, ref)
+            rows.append((method, mem.seconds, mem.peak_mb, lo, med, same, loo_of(scores) if loo_of else float("nan")))
+            net[method] = {"seconds": mem.seconds, "peak_mb": mem.peak_mb, "min_layer_pearson": lo,
+                           "median_layer_pearson": med, "same_top_image_rate": same, "loo_pearson": rows[-1][-1],
+                           "per_layer_pearson": dict(zip(names, per_layer)), **extra}
+        net["exact"]["loo_pearson"] = rows[0][-1]
+        print(f"\n| {name} | seconds | peak MB | per-layer Pearson vs exact min / median | same top image | LOO Pearson |")
+        print("| --- | --- | --- | --- | --- | --- |")
+        for method, sec, mb, lo, med, same, lp in rows:
+            print(f"| {method} | {sec:.1f} | {mb:.0f} | {lo:.4f} / {med:.4f} | {same:.2f} | {lp:.3f} |", flush=True)
+        write_json(args, results)
 
-    def loo(scores):
-        predicted = -scores.sum(-1)[:, removals].T / len(xtr)  # (removals, n_test)
-        return pearson(predicted, actual)
+    table()  # before leave-one-out retraining, which may be the slowest part
+    if args.loo_removals:
+        # leave-one-out: the most harmful and most helpful training images for test image 0 (reference), and a
+        # retraining on the full set as control for optimiser drift
+        total = ref.sum(-1)
+        order = torch.argsort(total[0], descending=True)
+        k = args.loo_removals
+        removals = order[:(k + 1) // 2].tolist() + order[len(order) - k // 2:].tolist()
+        start = time.perf_counter()
+        changes = leave_one_out_loss_changes(model, xtr, ytr, xt, yt, [None] + removals, DAMPING,
+                                             max_iter=args.lbfgs_iter, progress=False)
+        actual = changes[1:] - changes[:1]
+        print(f"leave-one-out retraining of {len(removals)} removals + 1 control: {time.perf_counter() - start:.0f} s "
+              f"(control drift max |Δloss| {changes[0].abs().max():.1e}, removals max |Δloss| {actual.abs().max():.1e})")
+        net["loo"] = {"removals": removals, "seconds": time.perf_counter() - start,
+                      "control_drift_max": changes[0].abs().max().item(), "removal_change_max": actual.abs().max().item()}
 
-    rows = [("exact block inverse", net["exact"]["seconds"], net["exact"]["peak_mb"], 1.0, 1.0, 1.0, loo(ref))]
-    net["exact"]["loo_pearson"] = rows[0][-1]
-    for method, (scores, mem, extra) in methods.items():
-        lo, med, same, per_layer = agreement(scores, ref)
-        rows.append((method, mem.seconds, mem.peak_mb, lo, med, same, loo(scores)))
-        net[method] = {"seconds": mem.seconds, "peak_mb": mem.peak_mb, "min_layer_pearson": lo,
-                       "median_layer_pearson": med, "same_top_image_rate": same, "loo_pearson": rows[-1][-1],
-                       "per_layer_pearson": dict(zip(names, per_layer)), **extra}
-    print(f"\n| {name} | seconds | peak MB | per-layer Pearson vs exact min / median | same top image | LOO Pearson |")
-    print("| --- | --- | --- | --- | --- | --- |")
-    for method, sec, mb, lo, med, same, lp in rows:
-        print(f"| {method} | {sec:.1f} | {mb:.0f} | {lo:.4f} / {med:.4f} | {same:.2f} | {lp:.3f} |")
+        def loo(scores):
+            predicted = -scores.sum(-1)[:, removals].T / len(xtr)  # (removals, n_test)
+            return pearson(predicted, actual)
+
+        table(loo)
     kron = net.get("kronfluence EK-FAC")
     if kron:
         for method in methods:
@@ -367,6 +379,13 @@ def vgg16_probe(n_test: int, n_train: int) -> None:
     say(stage="done", seconds=mem.seconds, peak_mb=mem.peak_mb, shape=list(scores.layers.shape))
 
 
+def write_json(args, results):
+    path = Path(args.json)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    previous = json.loads(path.read_text()) if path.exists() and not args.overwrite else {}
+    path.write_text(json.dumps({**previous, **results}, indent=1, default=float))  # runs of single nets add up
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n-train", type=int, default=500)
@@ -378,6 +397,8 @@ def main():
     parser.add_argument("--solvers", nargs="+", default=["auto", "ekfac", "kfac", "pcg"])
     parser.add_argument("--nets", nargs="+", default=["lenet5", "vgg16_layout"])
     parser.add_argument("--skip-peers", action="store_true")
+    parser.add_argument("--skip-pydvl", action="store_true")
+    parser.add_argument("--loo-removals", type=int, default=5, help="leave-one-out retrainings (0: none)")
     parser.add_argument("--skip-vgg16", action="store_true")
     parser.add_argument("--vgg16-timeout", type=float, default=600)
     parser.add_argument("--pydvl-maxiter", type=int, default=100, help="CG iteration cap of pyDVL's CgInfluence")
@@ -441,13 +462,8 @@ def main():
                                             "timeout_s": args.vgg16_timeout, "stages": stages}
         if not finished:
             print(f"  did not finish within {args.vgg16_timeout:.0f} s; last stage: {stages[-1]['stage'] if stages else 'none'}")
-    path = Path(args.json)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.exists() and not args.overwrite:  # runs of single nets add to one file
-        previous = json.loads(path.read_text())
-        results = {**previous, **results}
-    path.write_text(json.dumps(results, indent=1, default=float))
-    print(f"\nwrote {path}")
+    write_json(args, results)
+    print(f"\nwrote {args.json}")
 
 
 if __name__ == "__main__":
