@@ -42,6 +42,7 @@ from torch import nn
 from cnnexplain.methods.influence_functions.hvp import (BlockHessian, check_batch_size, check_eval_mode, DenseBlock, FactoredBlock, gauss_newton_factors, GradientGraph, LossFn, block_hessians_from_jacobians, ModelFunction, ParameterBlock, check_batch, cross_entropy,
                             global_block, parameter_blocks, per_sample_grads, select_blocks)
 from cnnexplain.progress import progress as progress_bar
+from cnnexplain.methods.influence_functions import kfac
 from cnnexplain.methods.influence_functions.solvers import NotPositiveDefiniteError, Solver, make_solver
 
 
@@ -212,7 +213,15 @@ class LayerwiseInfluence:
         built once and each product is one reverse pass through it: far faster for CG/LiSSA, memory grows
         with the Hessian data; freed after the test side is solved) or ``"auto"`` (cached graph when the
         Hessian data has at most ``cache_limit`` examples).
-    hessian: ``"auto"`` (default), ``"jacobian"``, ``"low-rank"`` or ``"hvp"``. ``"jacobian"`` builds every block's dense
+    hessian: ``"auto"`` (default), ``"jacobian"``, ``"low-rank"``, ``"kronecker"`` or ``"hvp"``. Where a block
+        exceeds ``dense_limit``, ``"auto"`` takes ``"kronecker"`` for nets of Linear/Conv2d blocks whose
+        Gauss-Newton block equals the block Hessian (checked on one example): per block,
+        :func:`cnnexplain.methods.influence_functions.kfac.solve_blocks` chooses dense where small, Woodbury
+        where the Hessian data is small, EK-FAC-preconditioned CG otherwise (``solver`` "auto", or one of
+        "exact", "woodbury", "pcg", "ekfac", "kfac" for all), and ``self.choices`` says, per block, what it
+        chose, why, and the residual reached; the training pass then contracts layer inputs and output
+        gradients (:func:`cnnexplain.methods.influence_functions.kfac.kronecker_scores`), memory flat in
+        the parameter count. ``"jacobian"`` builds every block's dense
         Hessian at once from per-sample logit Jacobians (:func:`cnnexplain.methods.influence_functions.hvp.block_hessians_from_jacobians`):
         exact when the layers after each block are piecewise linear (ReLU/max-pool CNNs), and far faster
         than p_l HVPs. ``"auto"`` uses it only after checking, on a few examples and a random vector per
@@ -249,14 +258,20 @@ class LayerwiseInfluence:
         self.fn = ModelFunction(model, self.blocks, loss_fn)
         self._check_input(x_hessian, "Hessian data")
         self._check_labels(y_hessian, "Hessian data")
-        if hessian not in ("auto", "jacobian", "low-rank", "hvp"):
-            raise ValueError(f"hessian must be 'auto', 'jacobian', 'low-rank' or 'hvp', got {hessian!r}")
+        if hessian not in ("auto", "jacobian", "low-rank", "hvp", "kronecker"):
+            raise ValueError(f"hessian must be 'auto', 'jacobian', 'low-rank', 'hvp' or 'kronecker', got {hessian!r}")
         self.check_residuals = check_residuals
         self.residuals: list[float] | None = None
         self.gauss_newton_error: list[float] | None = None
+        self.choices: list[dict] | None = None  # per block, with Kronecker curvature: what was chosen, residual
         self.curvature = self._choose_curvature(hessian, dense_limit)
         self._operators: list | None = None
-        if solver == "auto":
+        if (self.curvature == "kronecker" and hessian == "auto"
+                and not (isinstance(solver, str) and solver in kfac.PLANNED_SOLVERS)):
+            self.curvature = "hvp"  # an explicit CG/LiSSA solver (or instance) keeps Hessian-vector products
+        if self.curvature == "kronecker":
+            solver = kfac.PlannedSolver(solver)
+        elif solver == "auto":
             solver = {"jacobian": "exact", "low-rank": "woodbury"}.get(self.curvature, "cg")
         self.solver = make_solver(solver)
         if isinstance(damping, str) and damping != "auto":
@@ -276,7 +291,17 @@ class LayerwiseInfluence:
             return hessian
         if hessian != "auto":
             return hessian
-        if self.fn.loss_fn is not cross_entropy or max(b.numel for b in self.blocks) > dense_limit:
+        if hessian == "kronecker":
+            return hessian
+        if self.fn.loss_fn is not cross_entropy:
+            return "hvp"
+        if max(b.numel for b in self.blocks) > dense_limit:
+            # too large to hold densely: per block on the exact Gauss-Newton block (kfac.solve_blocks) where
+            # that IS the block Hessian (checked on one example), else Hessian-vector products
+            if kfac.kronecker_supported(self.fn.model, self.blocks):
+                errors = kfac.gauss_newton_is_hessian(self.fn, self.blocks, self.x_hessian, self.y_hessian, n=1)
+                if max(errors) <= (1e-8 if self.fn.dtype == torch.float64 else 1e-3):
+                    return "kronecker"
             return "hvp"
         xs, ys = self.x_hessian[:8], self.y_hessian[:8]
         jac = block_hessians_from_jacobians(self.fn, self.blocks, xs, ys)
@@ -359,6 +384,17 @@ class LayerwiseInfluence:
         grads = [torch.cat(parts) for parts in zip(*(
             per_sample_grads(self.fn, x_test[b:e], y_test[b:e], self.blocks)
             for b, e in _train_batches(len(x_test), self.batch_size)))]
+        if self.curvature == "kronecker":
+            solved, choices, info = kfac.solve_blocks(self.fn, self.blocks, self.x_hessian, self.y_hessian,
+                                                      [g.detach() for g in grads], self.damping,
+                                                      solver=self.solver.choice, batch_size=min(self.batch_size, 64))
+            self.solver.record(choices)
+            self.choices = [c.as_dict() for c in choices]
+            self.timings.update(test_side_s=time.perf_counter() - start, kronecker=info)
+            if self.check_residuals:
+                self.residuals = self._true_residuals(solved, grads, None)
+            self._cache_key, self._cache = key, solved
+            return solved
         graph = (GradientGraph(self.fn, self.blocks, self.x_hessian, self.y_hessian, self.batch_size)
                  if self.use_graph and self.curvature == "hvp" else None)
         try:
@@ -427,7 +463,10 @@ class LayerwiseInfluence:
         self._check_labels(y_train, "training data")
         test_side = self.test_side(x_test, y_test)
         start = time.perf_counter()
-        if dask is None:
+        if dask is None and self.curvature == "kronecker":  # no batch × parameters per-sample gradients
+            layers = kfac.kronecker_scores(self.fn, self.blocks, test_side, x_train, y_train, self.batch_size,
+                                           progress=progress)
+        elif dask is None:
             layers = _score_range(self.fn, self.blocks, test_side, x_train, y_train, self.batch_size, progress)
         else:
             layers = self._dask_scores(test_side, x_train, y_train, dask, n_shards)

@@ -1,0 +1,857 @@
+"""Kronecker-factored curvature per layer (K-FAC, EK-FAC) and a conjugate gradient preconditioned by it.
+
+For a ``Linear`` or ``Conv2d`` layer with weight and bias written as one matrix W̃ = [W, b] of shape
+(out, in') (a conv's weight flattened to (out, in·kh·kw), in' = that + 1 for the bias), the gradient of a
+per-example loss is Σ_t g_t a_tᵀ over the layer's positions t (one for a Linear layer, the output pixels
+for a conv): a_t the layer input at t (the im2col patch, with a 1 for the bias) and g_t the gradient with
+respect to the pre-activation output at t. The per-layer Gauss-Newton block of the mean cross-entropy,
+
+    H_l = (1/n) Σ_i J_ilᵀ (diag p_i − p_i p_iᵀ) J_il,
+
+is, for the layers after l piecewise linear (ReLU, max-pool), exactly the block Hessian that
+:mod:`cnnexplain.methods.influence_functions.layerwise` uses. K-FAC (Martens & Grosse 2015; Grosse &
+Martens 2016 for convs) approximates it by G ⊗ A with
+
+    A = (1/(n·T)) Σ_i Σ_t a_it a_itᵀ,      G = (1/n) Σ_i Σ_d Σ_t g_idt g_idtᵀ,
+
+and EK-FAC (George et al. 2018; what kronfluence computes) keeps the eigenbases Q_A, Q_G of A and G but
+re-fits the diagonal in that basis, s_oi = (1/n) Σ_i Σ_d (Q_Gᵀ D_id Q_A)²_oi with D_id the i-th
+pseudo-gradient — the best diagonal in the Kronecker eigenbasis in Frobenius norm.
+
+Which output gradients g_id: ``fisher="exact"`` (default for up to ``exact_classes`` classes) backpropagates
+the C columns d of the symmetric factor R_i of diag p_i − p_i p_iᵀ = R_i R_iᵀ (the same factor as
+:func:`cnnexplain.methods.influence_functions.hvp.gauss_newton_factors`): the exact expectation over the
+model's predictive distribution, deterministic, so the factors approximate exactly the Gauss-Newton
+block that the preconditioned CG then solves, at C backward passes per batch. ``fisher="sampled"`` draws
+labels ŷ ~ p_i (``samples`` per example) and backpropagates p_i − e_ŷ, an unbiased one-backward-pass
+estimate — the choice for many classes (ImageNet's 1000), where C passes would dominate. Labels are never
+the TRUE labels (the "empirical Fisher" is not the Gauss-Newton matrix and is a poor curvature far from
+a perfect fit).
+
+All of it streams over the Hessian data in batches: memory is that of the factors (in'² + out² + out·in'
+per layer) and one batch, independent of the number of images; it runs on the model's device.
+
+Solvers (same interface as :mod:`cnnexplain.methods.influence_functions.solvers`):
+
+- :class:`KroneckerSolver` — (a) the fast approximate inverse (G ⊗ A + λI)⁻¹ or its EK-FAC form, with
+  the relative residual against the block operator it is given measured by one product (``measure``);
+- :class:`PreconditionedCGSolver` — (b) conjugate gradient on the exact block (e.g.
+  :class:`GaussNewtonBlock`, a streaming J ᵀΛJ product) preconditioned by the EK-FAC inverse: the exact
+  answer in a few iterations, with the residual measured by a final explicit product.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
+
+import torch
+from torch import nn
+from torch.func import functional_call, jvp, vjp, vmap
+
+from cnnexplain.methods.influence_functions.hvp import ModelFunction, ParameterBlock, check_batch, cross_entropy
+from cnnexplain.methods.influence_functions.solvers import (NotPositiveDefiniteError, Solver, SolveReport,
+                                                            _as_matrix, _check_damping)
+
+
+class UnsupportedLayerError(TypeError):
+    """A block is not a plain Linear/Conv2d layer's weight (and bias): K-FAC does not apply to it."""
+
+
+@dataclass
+class KroneckerFactors:
+    """K-FAC / EK-FAC curvature of one block: H_l ≈ G ⊗ A in the (out, in') layout (see the module doc)."""
+
+    name: str
+    out: int
+    inp: int  # in' (with the bias column when there is a bias)
+    bias: bool
+    weight_first: bool  # block flat order: weight then bias (True) or bias then weight
+    A: torch.Tensor | None  # None while A is held as ``rows`` (A = Σ rowsᵀ rows)
+    G: torch.Tensor
+    n: int = 0
+    fisher: str = "exact"
+    qa: torch.Tensor | None = None
+    la: torch.Tensor | None = None
+    qg: torch.Tensor | None = None
+    lg: torch.Tensor | None = None
+    diagonal: torch.Tensor | None = None  # EK-FAC eigenvalues (out, in'), None until refitted
+    timings: dict = field(default_factory=dict)
+    rows: list | None = None
+
+    @property
+    def size(self) -> int:
+        return self.out * self.inp
+
+    def to_matrix(self, v: torch.Tensor) -> torch.Tensor:
+        """Flat block vectors (k, p) → matrices (k, out, in') with the bias as last column."""
+        k = v.shape[0]
+        w_size = self.out * (self.inp - self.bias)
+        if not self.bias:
+            return v.reshape(k, self.out, self.inp)
+        w, b = (v[:, :w_size], v[:, w_size:]) if self.weight_first else (v[:, self.out:], v[:, :self.out])
+        return torch.cat([w.reshape(k, self.out, self.inp - 1), b.reshape(k, self.out, 1)], dim=2)
+
+    def from_matrix(self, m: torch.Tensor) -> torch.Tensor:
+        k = m.shape[0]
+        if not self.bias:
+            return m.reshape(k, -1)
+        w, b = m[:, :, :-1].reshape(k, -1), m[:, :, -1]
+        return torch.cat([w, b] if self.weight_first else [b, w], dim=1)
+
+    def eigendecompose(self) -> None:
+        """Eigenbases of A and G (float64 eigh). When A was held as its rows X (A = XᵀX, fewer rows than
+        in': small Hessian data or a wide Linear layer such as VGG16's fc1), its eigenbasis comes from the
+        small Gram matrix XXᵀ and covers only span(X); the complement has eigenvalue 0 in A and, since every
+        pseudo-gradient's rows lie in span(X), in the exact block too."""
+        if self.A is None:
+            x = torch.cat(self.rows).double()
+            gram = x @ x.T
+            w, vectors = torch.linalg.eigh(gram)
+            keep = w > 1e-10 * w.max().clamp_min(1e-300)
+            w, vectors = w[keep], vectors[:, keep]
+            self.la, self.qa = w.to(self.G.dtype), ((x.T @ vectors) / w.sqrt()).to(self.G.dtype)
+            self.rows = None
+        else:
+            la, qa = torch.linalg.eigh(self.A.double())
+            self.la, self.qa = la.clamp_min(0).to(self.A.dtype), qa.to(self.A.dtype)
+        lg, qg = torch.linalg.eigh(self.G.double())
+        self.lg, self.qg = lg.clamp_min(0).to(self.G.dtype), qg.to(self.G.dtype)
+
+    @property
+    def partial(self) -> bool:
+        """True when A's eigenbasis covers only the span of the Hessian data's inputs (see eigendecompose)."""
+        return self.qa is not None and self.qa.shape[1] < self.inp
+
+    def eigenvalues(self, kind: str = "ekfac") -> torch.Tensor:
+        """(out, r) curvature eigenvalues in the Kronecker eigenbasis: EK-FAC's re-fit or K-FAC's λ_G λ_A."""
+        if self.qa is None:
+            self.eigendecompose()
+        if kind == "ekfac":
+            if self.diagonal is None:
+                raise RuntimeError(f"block {self.name!r}: EK-FAC diagonal not fitted (use kind='kfac' or "
+                                   "kronecker_factors(..., ekfac=True))")
+            return self.diagonal
+        if kind != "kfac":
+            raise ValueError(f"kind must be 'ekfac' or 'kfac', got {kind!r}")
+        return self.lg[:, None] * self.la[None, :]
+
+    def _apply(self, v: torch.Tensor, scale) -> torch.Tensor:
+        m = self.to_matrix(v.to(self.G.dtype))
+        projected = m @ self.qa  # (k, out, r)
+        inside = self.qg @ scale(self.qg.T @ projected) @ self.qa.T
+        if self.partial:  # the complement of span(A): curvature 0 there
+            inside = inside + scale(None, m - projected @ self.qa.T)
+        return self.from_matrix(inside).to(v.dtype)
+
+    def inverse_hvp(self, v: torch.Tensor, damping: float, kind: str = "ekfac") -> torch.Tensor:
+        """(H̃ + λI)⁻¹ v for flat vectors (k, p), H̃ the K-FAC or EK-FAC approximation."""
+        values = self.eigenvalues(kind)
+        if self.partial and damping <= 0:
+            raise ValueError(f"block {self.name!r}: the curvature is singular off the span of the Hessian data; "
+                             "pass damping λ > 0")
+        return self._apply(v, lambda m, rest=None: m / (values + damping) if rest is None else rest / damping)
+
+    def matvec(self, v: torch.Tensor, kind: str = "ekfac") -> torch.Tensor:
+        values = self.eigenvalues(kind)
+        return self._apply(v, lambda m, rest=None: m * values if rest is None else rest * 0)
+
+
+def _layer_of(model: nn.Module, block: ParameterBlock):
+    """(module, weight_first, has_bias) for a block that is exactly one Linear/Conv2d's weight (+ bias)."""
+    modules = dict(model.named_modules())
+    module = modules.get(block.module)
+    if not isinstance(module, (nn.Linear, nn.Conv2d)):
+        raise UnsupportedLayerError(f"block {block.name!r} (module {block.module!r}) is not a single Linear or "
+                                    "Conv2d layer; K-FAC needs one")
+    if isinstance(module, nn.Conv2d) and (module.groups != 1 or isinstance(module.padding, str)
+                                          or module.padding_mode != "zeros"):
+        raise UnsupportedLayerError(f"block {block.name!r}: K-FAC here supports Conv2d with groups=1, numeric "
+                                    "padding and padding_mode='zeros'")
+    prefix = f"{block.module}." if block.module else ""
+    expected = {f"{prefix}weight"} | ({f"{prefix}bias"} if module.bias is not None else set())
+    if set(block.param_names) != expected:
+        raise UnsupportedLayerError(f"block {block.name!r} holds {block.param_names}, not exactly the weight and "
+                                    f"bias of {block.module!r}")
+    weight_first = block.param_names[0].endswith("weight")
+    return module, weight_first, module.bias is not None
+
+
+def _inputs(module: nn.Module, x: torch.Tensor, bias: bool) -> torch.Tensor:
+    """Layer inputs as (b, T, in'): im2col patches for a conv, a trailing 1 for the bias."""
+    if isinstance(module, nn.Conv2d):
+        patches = nn.functional.unfold(x, module.kernel_size, module.dilation, module.padding, module.stride)
+        a = patches.transpose(1, 2)  # (b, T, in·kh·kw), channel-major like weight.flatten(1)
+    else:
+        a = x.reshape(x.shape[0], -1, x.shape[-1])
+    if bias:
+        a = torch.cat([a, a.new_ones(*a.shape[:2], 1)], dim=2)
+    return a
+
+
+def _outputs(module: nn.Module, g: torch.Tensor) -> torch.Tensor:
+    if isinstance(module, nn.Conv2d):
+        return g.flatten(2).transpose(1, 2)  # (b, T, out)
+    return g.reshape(g.shape[0], -1, g.shape[-1])
+
+
+def _stream(fn: ModelFunction, layers, x, y, batch_size, fisher, samples, generator):
+    """Yields per batch: (batch size, [(a (b,T,in'), [g_d (b,T,out) for each pseudo-gradient d], weight_d)])."""
+    model = fn.model
+    captured: dict[int, tuple] = {}
+    hooks = []
+    for index, (module, _, bias) in enumerate(layers):
+        def hook(mod, args, output, index=index, bias=bias):
+            # differentiate w.r.t. a zero added to the output: its gradient is the pre-activation one even
+            # when the next layer is an in-place ReLU (torchvision's VGG)
+            zero = torch.zeros_like(output, requires_grad=True)
+            captured[index] = (_inputs(mod, args[0].detach(), bias), zero)
+            return output + zero
+        hooks.append(module.register_forward_hook(hook))
+    try:
+        for start in range(0, len(x), batch_size):
+            xb, _ = fn.to_device(x[start:start + batch_size], y[start:start + batch_size])
+            captured.clear()
+            with torch.enable_grad():
+                logits = model(xb)
+                outs = [captured[i][1] for i in range(len(layers))]
+                p = torch.softmax(logits.detach(), dim=-1)
+                if fisher == "exact":
+                    root = p.sqrt()
+                    factor = torch.diag_embed(root) - p.unsqueeze(2) * root.unsqueeze(1)  # R R^T = diag p − p p^T
+                    directions = [factor[:, :, d] for d in range(p.shape[1])]
+                    weight = 1.0
+                else:
+                    draws = torch.multinomial(p.cpu(), samples, replacement=True, generator=generator).to(p.device)
+                    directions = [p - nn.functional.one_hot(draws[:, s], p.shape[1]).to(p.dtype)
+                                  for s in range(samples)]
+                    weight = 1.0 / samples
+                grads = [[] for _ in layers]
+                for d, direction in enumerate(directions):
+                    gs = torch.autograd.grad(logits, outs, direction, retain_graph=d < len(directions) - 1)
+                    for i, (module, _, _) in enumerate(layers):
+                        grads[i].append(_outputs(module, gs[i].detach()))
+            yield len(xb), [(captured[i][0], grads[i], weight) for i in range(len(layers))]
+    finally:
+        for h in hooks:
+            h.remove()
+
+
+def _layouts(fn: ModelFunction, blocks: Sequence[ParameterBlock], fisher: str):
+    layers = [_layer_of(fn.model, b) for b in blocks]
+    factors = []
+    for block, (module, weight_first, bias) in zip(blocks, layers):
+        out = module.out_channels if isinstance(module, nn.Conv2d) else module.out_features
+        inp = module.weight[0].numel() + bias
+        factors.append(KroneckerFactors(block.name, out, inp, bias, weight_first, None,
+                                        torch.zeros(out, out, device=fn.device, dtype=fn.dtype), fisher=fisher))
+    return layers, factors
+
+
+def _classes(fn: ModelFunction, x, y) -> int:
+    with torch.no_grad():
+        return fn.model(fn.to_device(x[:1], y[:1])[0]).shape[-1]
+
+
+def kronecker_factors(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: torch.Tensor, y: torch.Tensor,
+                      batch_size: int = 64, fisher: str = "auto", samples: int = 1, ekfac: bool = True,
+                      exact_classes: int = 20, seed: int = 0, chunk_elements: int = 1 << 24,
+                      cache: Sequence["CachedGaussNewtonBlock"] | None = None, low_rank: bool = True
+                      ) -> list[KroneckerFactors]:
+    """K-FAC factors (and, with ``ekfac``, the EK-FAC diagonal, from a second streaming pass) of every
+    block over the Hessian data ``(x, y)`` (the labels are not used: the curvature is the model's own
+    Gauss-Newton/Fisher; see the module doc for ``fisher``). ``chunk_elements`` bounds the per-example
+    gradient matrices formed at once in the EK-FAC pass of a conv layer. ``low_rank``: hold A as its rows when
+    the Hessian data has fewer input rows n·T than half of in' (see :meth:`KroneckerFactors.eigendecompose`).
+    ``cache``: the blocks' cached
+    Gauss-Newton factors (:func:`gauss_newton_cache`, exact expectation) to read instead of running the net."""
+    if fn.loss_fn is not cross_entropy:
+        raise ValueError("Kronecker factors here assume the default mean cross-entropy loss")
+    check_batch(x, y, "Hessian data")
+    if cache is not None:
+        fisher = "exact"
+    elif fisher == "auto":
+        fisher = "exact" if _classes(fn, x, y) <= exact_classes else "sampled"
+    if fisher not in ("exact", "sampled"):
+        raise ValueError(f"fisher must be 'auto', 'exact' or 'sampled', got {fisher!r}")
+    layers, factors = _layouts(fn, blocks, fisher)
+
+    def batches():
+        if cache is not None:
+            yield from _cached_batches(cache, batch_size)
+        else:
+            yield from _stream(fn, layers, x, y, batch_size, fisher, samples, torch.Generator().manual_seed(seed))
+
+    start = time.perf_counter()
+    n = 0
+    for b, per_layer in batches():
+        n += b
+        for f, (a, gs, weight) in zip(factors, per_layer):
+            if f.A is None and f.rows is None:  # first batch: hold A densely or as its rows (fewer than in')
+                if low_rank and len(x) * a.shape[1] <= f.inp // 2:
+                    f.rows = []
+                else:
+                    f.A = torch.zeros(f.inp, f.inp, device=fn.device, dtype=fn.dtype)
+            if f.A is None:
+                f.rows.append(a.reshape(-1, f.inp) / math.sqrt(a.shape[1]))
+            else:
+                f.A += torch.einsum("bti,btj->ij", a, a) / a.shape[1]
+            for g in gs:
+                f.G += weight * torch.einsum("bto,btp->op", g, g)
+    for f in factors:
+        if f.A is None:
+            f.rows = [r / math.sqrt(n) for r in f.rows]
+        else:
+            f.A /= n
+        f.G /= n
+        f.n = n
+        f.eigendecompose()
+        f.timings["factors_s"] = time.perf_counter() - start
+    if ekfac:
+        start = time.perf_counter()
+        for f in factors:
+            f.diagonal = torch.zeros(f.out, f.qa.shape[1], device=fn.device, dtype=fn.dtype)
+        for b, per_layer in batches():
+            for f, (a, gs, weight) in zip(factors, per_layer):
+                aq = a @ f.qa  # (b, T, in')
+                for g in gs:
+                    gq = g @ f.qg  # (b, T, out)
+                    if a.shape[1] == 1:
+                        f.diagonal += weight * torch.einsum("bo,bi->oi", gq[:, 0] ** 2, aq[:, 0] ** 2)
+                        continue
+                    step = max(1, chunk_elements // (f.out * f.qa.shape[1]))
+                    for c in range(0, len(aq), step):
+                        d = torch.bmm(gq[c:c + step].transpose(1, 2), aq[c:c + step])  # (b, out, in')
+                        f.diagonal += weight * (d * d).sum(0)
+        for f in factors:
+            f.diagonal /= n
+            f.timings["ekfac_s"] = time.perf_counter() - start
+    return factors
+
+
+class CachedGaussNewtonBlock:
+    """The exact Gauss-Newton block H_l = (1/n) Σ_i Σ_d vec(D_id) vec(D_id)ᵀ held as the factors of its
+    pseudo-gradients D_id = g_idᵀ a_i: the layer inputs ``a`` (n, T, in') and the output gradients ``g``
+    (n, C, T, out) of the C columns of R_i (diag p_i − p_i p_iᵀ = R_i R_iᵀ). A product costs a few GEMMs
+    (no pass through the network); memory n·T·(in' + C·out) — for a Linear layer n·(in' + C·out), far
+    below the n·C·p of dense factors. Same operator interface as the solvers'."""
+
+    def __init__(self, layout: KroneckerFactors, a: torch.Tensor, g: torch.Tensor, chunk_elements: int = 1 << 24):
+        self.layout, self.a, self.g = layout, a, g
+        self.name, self.size = layout.name, layout.size
+        self.device, self.dtype = a.device, a.dtype
+        self.n = a.shape[0]
+        self.chunk_elements = chunk_elements
+        self.matvecs = 0
+
+    @property
+    def nbytes(self) -> int:
+        return self.a.numel() * self.a.element_size() + self.g.numel() * self.g.element_size()
+
+    def matvec(self, vectors: torch.Tensor) -> torch.Tensor:
+        single = vectors.dim() == 1
+        v = vectors.reshape(-1, self.size).to(self.device, self.dtype)
+        m = self.layout.to_matrix(v)  # (k, out, in')
+        k, (_, C, T, out_features) = len(v), self.g.shape
+        result = torch.zeros_like(m)
+        step = max(1, self.chunk_elements // max(1, k * T * max(out_features, C)))
+        for c in range(0, self.n, step):
+            a, g = self.a[c:c + step], self.g[c:c + step]
+            s = torch.einsum("nti,koi->nkto", a, m)  # δ pre-activations
+            coeff = torch.einsum("nkto,ndto->nkd", s, g)  # ⟨D_id, V_k⟩
+            back = torch.einsum("nkd,ndto->nkto", coeff, g)
+            result += torch.einsum("nkto,nti->koi", back, a)
+        self.matvecs += k
+        out = self.layout.from_matrix(result / self.n).detach()
+        return out[0] if single else out
+
+    def dense(self) -> torch.Tensor:
+        eye = torch.eye(self.size, device=self.device, dtype=self.dtype)
+        h = self.matvec(eye)
+        return 0.5 * (h + h.T)
+
+
+def gauss_newton_cache(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: torch.Tensor, y: torch.Tensor,
+                       batch_size: int = 64) -> list[CachedGaussNewtonBlock]:
+    """One pass (a forward and C backward passes per batch) over the Hessian data storing, per block, the
+    factors of its exact Gauss-Newton block (:class:`CachedGaussNewtonBlock`); memory grows with the data."""
+    if fn.loss_fn is not cross_entropy:
+        raise ValueError("Gauss-Newton blocks here assume the default mean cross-entropy loss")
+    check_batch(x, y, "Hessian data")
+    layers, layouts = _layouts(fn, blocks, "exact")
+    parts_a = [[] for _ in blocks]
+    parts_g = [[] for _ in blocks]
+    for _, per_layer in _stream(fn, layers, x, y, batch_size, "exact", 1, None):
+        for l, (a, gs, _) in enumerate(per_layer):
+            parts_a[l].append(a)
+            parts_g[l].append(torch.stack(gs, dim=1))
+    return [CachedGaussNewtonBlock(f, torch.cat(pa), torch.cat(pg)) for f, pa, pg in zip(layouts, parts_a, parts_g)]
+
+
+def _cached_batches(cache: Sequence[CachedGaussNewtonBlock], batch_size: int):
+    n = cache[0].n
+    for start in range(0, n, batch_size):
+        stop = min(start + batch_size, n)
+        yield stop - start, [(c.a[start:stop], list(c.g[start:stop].unbind(1)), 1.0) for c in cache]
+
+
+class GaussNewtonBlock:
+    """The exact Gauss-Newton block H_l = (1/n) Σ_i J_ilᵀ (diag p_i − p_i p_iᵀ) J_il of the mean cross-entropy
+    as an operator (name, size, device, dtype, matvec): per batch one forward-mode product J v (``jvp``,
+    ``vmap``-ed over the vectors) and one reverse pass Jᵀ(Λ J v), streaming the Hessian data — memory
+    independent of the number of images. Positive semi-definite by construction; equal to the block
+    Hessian when the layers after the block are piecewise linear."""
+
+    def __init__(self, fn: ModelFunction, block: ParameterBlock, x: torch.Tensor, y: torch.Tensor,
+                 batch_size: int = 256, vector_chunk: int = 32):
+        if fn.loss_fn is not cross_entropy:
+            raise ValueError("GaussNewtonBlock assumes the default mean cross-entropy loss")
+        check_batch(x, y, "Hessian data")
+        self.fn, self.block, self.x = fn, block, x
+        self.batch_size, self.vector_chunk = int(batch_size), int(vector_chunk)
+        self.theta = block.flatten(fn.block_params(block))
+        self.matvecs = 0
+
+    name = property(lambda self: self.block.name)
+    size = property(lambda self: self.block.numel)
+    device = property(lambda self: self.fn.device)
+    dtype = property(lambda self: self.fn.dtype)
+
+    def _batch(self, xb, vectors):
+        fn, block = self.fn, self.block
+
+        def logits(flat):
+            return functional_call(fn.model, {**fn.params, **block.unflatten(flat)}, (xb,))
+
+        out, pullback = vjp(logits, self.theta)
+        p = torch.softmax(out.detach(), dim=-1)
+
+        def one(v):
+            jv = jvp(logits, (self.theta,), (v,))[1]
+            lam = p * jv - p * (p * jv).sum(-1, keepdim=True)
+            return pullback(lam)[0]
+
+        return vmap(one)(vectors)
+
+    def matvec(self, vectors: torch.Tensor) -> torch.Tensor:
+        single = vectors.dim() == 1
+        v = vectors.reshape(-1, self.size).to(self.fn.device, self.fn.dtype)
+        out = torch.zeros_like(v)
+        n = len(self.x)
+        for start in range(0, n, self.batch_size):
+            xb = self.x[start:start + self.batch_size].to(self.fn.device, self.fn.dtype)
+            for c in range(0, len(v), self.vector_chunk):
+                out[c:c + self.vector_chunk] += self._batch(xb, v[c:c + self.vector_chunk]) / n
+        self.matvecs += len(v)
+        out = out.detach()
+        return out[0] if single else out
+
+
+def _factors_for(factors, operator) -> KroneckerFactors:
+    if isinstance(factors, KroneckerFactors):
+        return factors
+    try:
+        return factors[operator.name]
+    except KeyError:
+        raise KeyError(f"no Kronecker factors for block {operator.name!r}; have: {', '.join(factors)}") from None
+
+
+def _relative_residual(operator, x, b, damping) -> float:
+    if not len(b):
+        return 0.0
+    r = operator.matvec(x) + damping * x - b
+    return (r.norm(dim=1) / b.norm(dim=1).clamp_min(1e-300)).max().item()
+
+
+class KroneckerSolver(Solver):
+    """Approximate (H_l + λI)⁻¹B by the K-FAC (``kind="kfac"``) or EK-FAC (``kind="ekfac"``) inverse:
+    two small rotations per right-hand side, no iteration. ``factors``: a mapping block name →
+    :class:`KroneckerFactors` (from :func:`kronecker_factors`). With ``measure`` (default) the report's
+    ``relative_error`` is the measured ‖(H + λI)x − b‖/‖b‖ with one product of the operator passed to
+    :meth:`solve` — how far the approximation is from the block it stands for, never assumed."""
+
+    def __init__(self, factors: Mapping[str, KroneckerFactors], kind: str = "ekfac", measure: bool = True,
+                 strict: bool = False):
+        super().__init__(strict)
+        self.factors, self.kind, self.measure = factors, kind, measure
+        self.name = kind
+
+    def solve(self, operator, rhs: torch.Tensor, damping: float = 0.0) -> torch.Tensor:
+        damping = _check_damping(damping)
+        b = _as_matrix(rhs, operator.size, operator.name)
+        f = _factors_for(self.factors, operator)
+        if damping <= 0 and self.kind == "kfac":
+            raise ValueError(f"block {operator.name!r}: the K-FAC inverse needs damping λ > 0")
+        x = f.inverse_hvp(b, damping, self.kind)
+        rel = _relative_residual(operator, x, b, damping) if self.measure else float("nan")
+        self.reports.append(SolveReport(operator.name, self.name, 0, rel, True,
+                                        extra={"method": self.kind, "fisher": f.fisher, "measured": self.measure}))
+        return x
+
+
+class PreconditionedCGSolver(Solver):
+    """Conjugate gradient on (H + λI)X = B (all k right-hand sides at once) preconditioned by the EK-FAC (or
+    K-FAC) inverse M⁻¹ = (H̃ + λI)⁻¹ of :class:`KroneckerFactors` — the exact answer of the operator it is
+    given (e.g. :class:`GaussNewtonBlock`), in few iterations where H̃ is close to H.
+
+    Stops when every column's residual is ≤ ``rtol``·‖b‖ or after ``maxiter`` iterations (default
+    min(2p + 10, 200)) with a :class:`ConvergenceWarning`. The reported ``relative_error`` is MEASURED:
+    one extra product ‖(H + λI)x − b‖/‖b‖ after the last iteration (the recursive residual is in
+    ``extra``). Non-positive curvature raises :class:`NotPositiveDefiniteError` as in CGSolver."""
+
+    name = "pcg"
+
+    def __init__(self, factors: Mapping[str, KroneckerFactors], kind: str = "ekfac", rtol: float = 1e-4,
+                 maxiter: int | None = None, strict: bool = False):
+        super().__init__(strict)
+        self.factors, self.kind, self.rtol, self.maxiter = factors, kind, rtol, maxiter
+
+    def solve(self, operator, rhs: torch.Tensor, damping: float = 0.0) -> torch.Tensor:
+        damping = _check_damping(damping)
+        b = _as_matrix(rhs, operator.size, operator.name)
+        f = _factors_for(self.factors, operator)
+        precondition = (lambda r: f.inverse_hvp(r, max(damping, 1e-12), self.kind))
+        maxiter = self.maxiter or min(2 * operator.size + 10, 200)
+        b_norm = b.norm(dim=1).clamp_min(1e-300)
+        x = precondition(b)  # the EK-FAC answer as the starting point
+        r = b - (operator.matvec(x) + damping * x)
+        z = precondition(r)
+        p = z.clone()
+        rz = (r * z).sum(1)
+        active = r.norm(dim=1) > self.rtol * b_norm
+        iterations = 0
+        while active.any() and iterations < maxiter:
+            iterations += 1
+            idx = active.nonzero().squeeze(1)
+            ap = operator.matvec(p[idx]) + damping * p[idx]
+            pap = (p[idx] * ap).sum(1)
+            if not torch.all(pap > 0):
+                curvature = (pap / (p[idx] * p[idx]).sum(1)).min().item() - damping
+                raise NotPositiveDefiniteError(
+                    f"block {operator.name!r}: preconditioned CG met curvature {curvature:.3e} at iteration "
+                    f"{iterations}, not offset by the damping λ={damping:g}; raise damping above {-curvature:.3e}",
+                    block=operator.name, damping=damping, curvature=curvature, needed_damping=-curvature)
+            alpha = rz[idx] / pap
+            x[idx] += alpha[:, None] * p[idx]
+            r[idx] -= alpha[:, None] * ap
+            z_new = precondition(r[idx])
+            rz_new = (r[idx] * z_new).sum(1)
+            p[idx] = z_new + (rz_new / rz[idx])[:, None] * p[idx]
+            rz[idx] = rz_new
+            active = r.norm(dim=1) > self.rtol * b_norm
+        recursive = (r.norm(dim=1) / b_norm).max().item() if len(b) else 0.0
+        measured = _relative_residual(operator, x, b, damping)
+        report = SolveReport(operator.name, self.name, iterations, measured,
+                             extra={"preconditioner": self.kind, "recursive_residual": recursive,
+                                    "fisher": f.fisher})
+        self.reports.append(report)
+        if active.any() or measured > 10 * self.rtol:
+            self._not_converged(report, f"raise maxiter (now {maxiter}) or damping (now {damping:g}), or loosen "
+                                        "rtol")
+        return x
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Choosing per block: dense where small, low-rank where the Hessian data is small, preconditioned CG otherwise
+
+
+@dataclass
+class BlockChoice:
+    """What :func:`solve_blocks` did for one block, and the relative residual ‖(H_l + λI)s − g‖/‖g‖ reached
+    (measured on the exact Gauss-Newton block; NaN where measuring would cost more than the solve)."""
+
+    block: str
+    size: int
+    method: str
+    reason: str
+    iterations: int = 0
+    residual: float = float("nan")
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def kronecker_supported(model: nn.Module, blocks: Sequence[ParameterBlock]) -> bool:
+    """True when every block is exactly one Linear/Conv2d layer's weight (and bias)."""
+    try:
+        for b in blocks:
+            _layer_of(model, b)
+    except UnsupportedLayerError:
+        return False
+    return True
+
+
+def _positions(fn: ModelFunction, layers, x) -> list[int]:
+    sizes = {}
+    hooks = [m.register_forward_hook(lambda mod, args, out, i=i, b=b: sizes.__setitem__(i, _inputs(mod, args[0], b).shape[1]))
+             for i, (m, _, b) in enumerate(layers)]
+    try:
+        with torch.no_grad():
+            fn.model(x[:1].to(fn.device, fn.dtype))
+    finally:
+        for h in hooks:
+            h.remove()
+    return [sizes[i] for i in range(len(layers))]
+
+
+def batch_for_memory(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: torch.Tensor, batch_size: int,
+                     memory_mb: float = 1024.0, per_position: int = 0) -> int:
+    """``batch_size`` capped so that one batch's layer inputs and outputs (im2col patches included), times 4
+    for the autograd graph, plus ``per_position`` numbers per output position, stay within ``memory_mb``:
+    the defaults then scale from MNIST nets to VGG16 at 224 px."""
+    layers = [_layer_of(fn.model, b) for b in blocks]
+    positions = _positions(fn, layers, x)
+    element = torch.empty(0, dtype=fn.dtype).element_size()
+    per_image = sum(t * (m.weight[0].numel() + 1 + (4 + per_position) * m.weight.shape[0])
+                    for t, (m, _, _) in zip(positions, layers)) * element
+    return int(max(1, min(batch_size, memory_mb * 2 ** 20 // max(per_image, 1))))
+
+
+def gauss_newton_is_hessian(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: torch.Tensor, y: torch.Tensor,
+                            n: int = 2, tolerance: float | None = None) -> list[float]:
+    """Per block ‖G v − H v‖/‖H v‖ for a random v on ``n`` examples (G: :class:`GaussNewtonBlock`, H: the
+    block Hessian by forward-over-reverse HVPs). Round-off where the layers after the block are piecewise
+    linear (ReLU, max-pool): then the Gauss-Newton block IS the block Hessian."""
+    from cnnexplain.methods.influence_functions.hvp import BlockHessian
+
+    xs, ys = x[:n], y[:n]
+    generator = torch.Generator().manual_seed(0)
+    errors = []
+    for block in blocks:
+        v = torch.randn(1, block.numel, generator=generator, dtype=torch.float64).to(fn.device, fn.dtype)
+        reference = BlockHessian(fn, block, xs, ys, batch_size=n).matvec(v)
+        got = GaussNewtonBlock(fn, block, xs, ys, batch_size=n).matvec(v)
+        errors.append(float((got - reference).norm() / reference.norm().clamp_min(1e-30)))
+    return errors
+
+
+def _pseudo_gradient_rows(cache: CachedGaussNewtonBlock, chunk_elements: int = 1 << 24):
+    """Rows D_id (n·C, p) of the cached block, H = (1/n) Σ rowsᵀ rows, in chunks of examples."""
+    _, C, T, out = cache.g.shape
+    step = max(1, chunk_elements // max(1, C * cache.size))
+    for c in range(0, cache.n, step):
+        a, g = cache.a[c:c + step], cache.g[c:c + step]
+        d = torch.einsum("nti,ndto->ndoi", a, g).reshape(-1, cache.layout.out, cache.layout.inp)
+        yield cache.layout.from_matrix(d)
+
+
+def woodbury_linear(op: CachedGaussNewtonBlock, rhs: torch.Tensor, damping: float) -> torch.Tensor:
+    """Exact (H + λI)⁻¹B for a Linear layer's cached Gauss-Newton block by the Woodbury identity, without
+    forming its n·C pseudo-gradient rows D_id = g_id a_iᵀ: their Gram matrix is (g_id·g_je)(a_i·a_j), F b is
+    g_idᵀ B a_i and Fᵀu is Σ u_id g_id a_iᵀ — an (n·C)² kernel and O(n·C·out·in') work, whatever p is."""
+    if op.g.shape[2] != 1:
+        raise ValueError(f"block {op.name!r}: woodbury_linear needs one position per example (a Linear layer)")
+    if damping <= 0:
+        raise ValueError(f"block {op.name!r}: the Woodbury solve needs damping λ > 0")
+    b = _as_matrix(rhs, op.size, op.name)
+    a, g = op.a[:, 0].double(), op.g[:, :, 0].double()  # (n, in'), (n, C, out)
+    n, C = g.shape[:2]
+    kernel = torch.einsum("ido,jeo->idje", g, g) * (a @ a.T)[:, None, :, None]
+    kernel = kernel.reshape(n * C, n * C) / n
+    kernel.diagonal().add_(damping)
+    chol = torch.linalg.cholesky(kernel)
+    m = op.layout.to_matrix(b.double())  # (k, out, in')
+    fb = torch.einsum("kno,ndo->knd", torch.einsum("koi,ni->kno", m, a), g).reshape(len(b), n * C) / math.sqrt(n)
+    u = torch.cholesky_solve(fb.T, chol).T.reshape(len(b), n, C)
+    ftu = torch.einsum("kno,ni->koi", torch.einsum("knd,ndo->kno", u, g), a) / math.sqrt(n)
+    return op.layout.from_matrix((m - ftu) / damping).to(rhs.dtype)
+
+
+def exact_classes_for(classes: int, exact_classes: int = 20) -> int:
+    """Output gradients kept per example: all C classes for the exact expectation, else 1 sampled label."""
+    return classes if classes <= exact_classes else 1
+
+
+def solve_blocks(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: torch.Tensor, y: torch.Tensor,
+                 rhs: Sequence[torch.Tensor], damping: float, solver: str = "auto", dense_limit: int = 4096,
+                 low_rank_limit: int = 8192, cache_mb: float = 2048.0, rtol: float = 1e-4,
+                 maxiter: int | None = None, batch_size: int = 64, budget_s: float | None = 3600.0,
+                 fisher: str = "auto", low_rank_elements: int = 1 << 27
+                 ) -> tuple[list[torch.Tensor], list[BlockChoice], dict]:
+    """(H_l + λI)⁻¹ rhs_l for every Linear/Conv2d block, H_l the exact Gauss-Newton block of the mean
+    cross-entropy over ``(x, y)`` (= the block Hessian where the later layers are piecewise linear).
+
+    One pass over the Hessian data stores each block's Gauss-Newton factors
+    (:class:`CachedGaussNewtonBlock`) when they fit in ``cache_mb``; otherwise products stream
+    (:class:`GaussNewtonBlock`). ``solver="auto"`` then chooses per block:
+
+    - ``"exact"`` for p_l ≤ ``dense_limit``: the dense block from the cache and a Cholesky;
+    - ``"woodbury"`` where the Hessian data is small, n·C ≤ ``low_rank_limit`` and n·C < p_l: exact by the
+      Woodbury identity — for a Linear layer on its Kronecker-structured kernel (:func:`woodbury_linear`,
+      any p_l), for a conv on the (n·C, p_l) pseudo-gradient rows (held if n·C·p_l ≤ ``low_rank_elements``);
+    - ``"pcg"`` otherwise: CG on the exact block preconditioned by EK-FAC, to ``rtol``;
+    - ``"kfac"`` (the K-FAC inverse, residual not measured) only where products stream and their
+      estimated cost for 10 CG iterations of every block exceeds ``budget_s`` (default an hour; None: never) (e.g. VGG16 at 224 px on a CPU).
+
+    ``solver`` may also force one of ``"exact"``, ``"woodbury"``, ``"pcg"``, ``"ekfac"``, ``"kfac"`` for all
+    blocks. Returns the solutions, one :class:`BlockChoice` per block, and timings/info.
+    """
+    from cnnexplain.methods.influence_functions.hvp import DenseBlock, FactoredBlock
+    from cnnexplain.methods.influence_functions.solvers import ExactSolver, WoodburySolver
+
+    if solver not in ("auto", "exact", "woodbury", "pcg", "ekfac", "kfac"):
+        raise ValueError(f"solver must be 'auto', 'exact', 'woodbury', 'pcg', 'ekfac' or 'kfac', got {solver!r}")
+    info: dict = {}
+    layers = [_layer_of(fn.model, b) for b in blocks]
+    classes = _classes(fn, x, y)
+    n = len(x)
+    positions = _positions(fn, layers, x)
+    element = torch.empty(0, dtype=fn.dtype).element_size()
+    cache_bytes = n * sum(t * (m.weight[0].numel() + bias + classes * m.weight.shape[0])
+                          for t, (m, _, bias) in zip(positions, layers)) * element
+    batch_size = batch_for_memory(fn, blocks, x, batch_size, per_position=min(classes, exact_classes_for(classes)))
+    info.update(classes=classes, n_hessian=n, cache_mb=cache_bytes / 2 ** 20, batch_size=batch_size)
+    start = time.perf_counter()
+    # a forced approximate solve needs no exact block: no cache pass (its residual is then not measured)
+    cached = cache_bytes <= cache_mb * 2 ** 20 and solver not in ("ekfac", "kfac")
+    if cached:
+        operators = gauss_newton_cache(fn, blocks, x, y, batch_size)
+        info["operator"] = "cached Gauss-Newton factors"
+    else:
+        operators = [GaussNewtonBlock(fn, b, x, y, batch_size) for b in blocks]
+        info["operator"] = "streaming Gauss-Newton products (jvp + vjp)"
+    info["cache_s"] = time.perf_counter() - start
+
+    product_s = 0.0
+    if not cached and solver == "auto":  # one forward on a batch, times ~4 (jvp + vjp) per vector, over the Hessian data
+        probe = x[:min(batch_size, n)].to(fn.device, fn.dtype)
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            fn.model(probe)
+        product_s = 4 * (time.perf_counter() - t0) * n / len(probe)
+        info["product_s_per_vector_estimate"] = product_s
+
+    methods, reasons = [], []
+    for block, op in zip(blocks, operators):
+        p, rank = block.numel, n * classes
+        if solver != "auto":
+            methods.append(solver), reasons.append("requested")
+        elif cached and p <= dense_limit:
+            methods.append("exact"), reasons.append(f"p={p} <= dense_limit={dense_limit}")
+        elif cached and rank <= low_rank_limit and rank < p and op.g.shape[2] == 1:
+            methods.append("woodbury"), reasons.append(f"Linear layer, rank n·C={rank} < p={p}: Woodbury on its "
+                                                       "Kronecker-structured kernel")
+        elif cached and rank <= low_rank_limit and rank < p and rank * p <= low_rank_elements:
+            methods.append("woodbury"), reasons.append(f"rank n·C={rank} < p={p}")
+        elif cached or budget_s is None or product_s * len(rhs[0]) * 10 * len(blocks) <= budget_s:
+            methods.append("pcg"), reasons.append("large block: EK-FAC-preconditioned CG on the exact block")
+        else:
+            methods.append("kfac"), reasons.append(
+                f"streaming products ≈{product_s:.1f} s/vector exceed the budget {budget_s:g} s for CG")
+    needs = [i for i, m in enumerate(methods) if m in ("pcg", "ekfac", "kfac")]
+    factors: dict[str, KroneckerFactors] = {}
+    if needs:
+        start = time.perf_counter()
+        sub = [blocks[i] for i in needs]
+        ekfac = any(methods[i] in ("pcg", "ekfac") for i in needs)
+        made = kronecker_factors(fn, sub, x, y, batch_size, fisher=fisher, ekfac=ekfac,
+                                 cache=[operators[i] for i in needs] if cached else None)
+        factors = {f.name: f for f in made}
+        info["factors_s"] = time.perf_counter() - start
+        info["fisher"] = made[0].fisher
+    solved, choices = [], []
+    for block, op, method, reason, g in zip(blocks, operators, methods, reasons, rhs):
+        start = time.perf_counter()
+        g = g.detach().to(fn.device, fn.dtype)
+        iterations, residual = 0, float("nan")
+        if method == "exact":
+            h = torch.zeros(block.numel, block.numel, device=fn.device, dtype=fn.dtype)
+            for rows in _pseudo_gradient_rows(op):
+                h += rows.T @ rows
+            s = ExactSolver().solve(DenseBlock(block.name, h / n), g, damping)
+        elif method == "woodbury" and cached and op.g.shape[2] == 1:
+            s = woodbury_linear(op, g, damping)
+        elif method == "woodbury":
+            f = torch.cat(list(_pseudo_gradient_rows(op))) / math.sqrt(n)
+            s = WoodburySolver().solve(FactoredBlock(block.name, f), g, damping)
+        elif method == "pcg":
+            pcg = PreconditionedCGSolver(factors, rtol=rtol, maxiter=maxiter)
+            s = pcg.solve(op, g, damping)
+            iterations, residual = pcg.reports[-1].iterations, pcg.reports[-1].relative_error
+        else:
+            approx = KroneckerSolver(factors, kind=method, measure=cached)  # measured where products are cheap
+            s = approx.solve(op, g, damping)
+            residual = approx.reports[-1].relative_error
+        if method in ("exact", "woodbury"):
+            residual = _relative_residual(op, s, g, damping)
+        solved.append(s)
+        choices.append(BlockChoice(block.name, block.numel, method, reason, iterations, residual,
+                                   time.perf_counter() - start))
+    return solved, choices, info
+
+
+
+def kronecker_scores(fn: ModelFunction, blocks: Sequence[ParameterBlock], test_side: Sequence[torch.Tensor],
+                     x: torch.Tensor, y: torch.Tensor, batch_size: int = 32, chunk_elements: int = 1 << 24,
+                     progress: bool = False) -> torch.Tensor:
+    """Layer-wise scores −s_lᵀ ∇_{θ^l} L(x_j, y_j), shape (n_test, n_train, n_layers), for Linear/Conv2d
+    blocks WITHOUT forming per-sample gradients of all blocks at once: one forward and one backward per
+    batch give each layer's inputs a_j and output gradients g_j, and ⟨S, Σ_t g_jt a_jtᵀ⟩ = Σ_t g_jtᵀ S a_jt
+    is contracted layer by layer in chunks — memory that of one batch of activations, whatever the
+    parameter count (VGG16's 138M), instead of batch × parameters."""
+    from cnnexplain.progress import progress as progress_bar
+
+    check_batch(x, y, "training data")
+    batch_size = batch_for_memory(fn, blocks, x, batch_size, per_position=len(test_side[0]))
+    layers = [_layer_of(fn.model, b) for b in blocks]
+    _, layouts = _layouts(fn, blocks, "exact")
+    mats = [f.to_matrix(s.to(fn.device, fn.dtype)) for f, s in zip(layouts, test_side)]  # (k, out, in')
+    k = mats[0].shape[0]
+    out = torch.empty(k, len(x), len(blocks), dtype=fn.dtype)
+    captured: dict[int, tuple] = {}
+
+    def hook(mod, args, output, index, bias):
+        zero = torch.zeros_like(output, requires_grad=True)
+        captured[index] = (_inputs(mod, args[0].detach(), bias), zero)
+        return output + zero
+
+    hooks = [m.register_forward_hook(lambda mod, args, o, i=i, b=b: hook(mod, args, o, i, b))
+             for i, (m, _, b) in enumerate(layers)]
+    try:
+        for start in progress_bar(list(range(0, len(x), batch_size)), desc="training pass", disable=not progress,
+                                  leave=False):
+            xb, yb = fn.to_device(x[start:start + batch_size], y[start:start + batch_size])
+            captured.clear()
+            with torch.enable_grad():
+                logits = fn.model(xb)
+                loss = nn.functional.cross_entropy(logits, yb, reduction="sum")  # per-example gradients
+                grads = torch.autograd.grad(loss, [captured[i][1] for i in range(len(layers))])
+            for l, (module, _, _) in enumerate(layers):
+                a, g = captured[l][0], _outputs(module, grads[l].detach())
+                m = mats[l]
+                if a.shape[1] == 1:
+                    scores = torch.einsum("bo,koi,bi->kb", g[:, 0], m, a[:, 0])
+                else:
+                    step = max(1, chunk_elements // max(1, k * a.shape[1] * m.shape[1]))
+                    scores = torch.cat([torch.einsum("btko,bto->kb", torch.einsum("bti,koi->btko", a[c:c + step], m),
+                                                     g[c:c + step]) for c in range(0, len(a), step)], dim=1)
+                out[:, start:start + len(xb), l] = -scores.detach().cpu()
+    finally:
+        for h in hooks:
+            h.remove()
+    return out
+
+
+PLANNED_SOLVERS = ("auto", "exact", "woodbury", "pcg", "ekfac", "kfac")
+
+
+class PlannedSolver(Solver):
+    """What :class:`cnnexplain.methods.influence_functions.layerwise.LayerwiseInfluence` holds as ``solver``
+    when :func:`solve_blocks` chooses per block: its ``reports`` are filled from the choices."""
+
+    name = "per-block (kfac.solve_blocks)"
+
+    def __init__(self, choice: str = "auto", strict: bool = False):
+        super().__init__(strict)
+        if choice not in PLANNED_SOLVERS:
+            raise ValueError(f"with Kronecker curvature the solver must be 'auto', 'exact', 'woodbury', 'pcg', "
+                             f"'ekfac' or 'kfac', got {choice!r}")
+        self.choice = choice
+
+    def record(self, choices: Sequence[BlockChoice]) -> None:
+        self.reports = [SolveReport(c.block, c.method, c.iterations, c.residual,
+                                    converged=not (c.residual > 1e-3), extra={"reason": c.reason, "seconds": c.seconds})
+                        for c in choices]
