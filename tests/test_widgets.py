@@ -229,3 +229,10 @@ def test_labelled_pairs_headless_use_the_first_value(headless):
     plot = RecordingPlot()
     explore(plot, colour=[("warm", "red"), ("cold", "blue")])
     assert plot.calls == [{"index": 0, "colour": "red"}]
+
+
+def test_controls_are_labelled_in_words_and_never_cut(live):
+    box = explore(RecordingPlot(), test_index=range(0, 3), output_class=["a", "b"])
+    labels = {c.description: c for c in box.children[0].children}
+    assert set(labels) == {"test index", "output class"}
+    assert all(c.style.description_width == "initial" for c in labels.values())

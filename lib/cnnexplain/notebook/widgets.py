@@ -27,24 +27,38 @@ from matplotlib.figure import Figure
 from cnnexplain.progress import HEADLESS_ENV, is_headless  # noqa: F401  (re-exported)
 
 
+def label_of(name: str) -> str:
+    """A control's label in words: the parameter name with underscores as spaces (``test_index`` ->
+    ``test index``), so a reader never sees a raw variable name."""
+    return name.replace("_", " ").strip()
+
+
+# labels are shown whole: ipywidgets' default description width cuts them ("white_bac")
+_STYLE = {"description_width": "initial"}
+
+
 def _as_widget(name: str, control: Any):
     import ipywidgets as w
 
     if isinstance(control, w.ValueWidget):
+        if not getattr(control, "description", ""):
+            control.description = label_of(name)
+        control.style.description_width = "initial"
         return control
+    name_label = label_of(name)
     if isinstance(control, range):
         if len(control) == 0:
             raise ValueError(f"control {name!r} is an empty range ({control}): give at least one value")
         return w.IntSlider(value=control[0], min=control[0], max=control[-1], step=abs(control.step),
-                           description=name, continuous_update=False)
+                           description=name_label, continuous_update=False, style=_STYLE)
     if isinstance(control, (list, tuple)):
         if not control:
             raise ValueError(f"control {name!r} is an empty list: a dropdown needs at least one option")
         options = list(control)
         if all(isinstance(o, tuple) and len(o) == 2 and isinstance(o[0], str) for o in options):
             # (label, value) pairs, as ipywidgets reads them: the reader sees labels, plot gets values
-            return w.Dropdown(options=options, value=options[0][1], description=name)
-        return w.Dropdown(options=options, value=options[0], description=name)
+            return w.Dropdown(options=options, value=options[0][1], description=name_label, style=_STYLE)
+        return w.Dropdown(options=options, value=options[0], description=name_label, style=_STYLE)
     raise TypeError(f"control {name!r} must be an ipywidgets widget (e.g. FloatSlider), a range (integer "
                     f"slider) or a non-empty list (dropdown); got {type(control).__name__}: {control!r}")
 
