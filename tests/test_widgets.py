@@ -232,7 +232,12 @@ def test_labelled_pairs_headless_use_the_first_value(headless):
 
 
 def test_controls_are_labelled_in_words_and_never_cut(live):
-    box = explore(RecordingPlot(), test_index=range(0, 3), output_class=["a", "b"])
+    def plot(test_index, output_class):
+        fig, ax = plt.subplots()
+        ax.set_title(f"{test_index} {output_class}")
+        return fig
+
+    box = explore(plot, test_index=range(0, 3), output_class=["a", "b"])
     labels = {c.description: c for c in box.children[0].children}
     assert set(labels) == {"test index", "output class"}
     assert all(c.style.description_width == "initial" for c in labels.values())
