@@ -213,6 +213,7 @@ def test_weight_explorer_lists_every_run_class_and_cuts_layers_per_network(monke
     from cnnexplain.papers.neuroview.study import explore_unit_weights
 
     monkeypatch.setenv("CNNEXPLAIN_HEADLESS", "")
+    plt.close("all")  # figures other tests of this worker left open are not this explorer's
     shallow = NeuroView(SmallCNN(), num_classes=10, input_shape=(1, 28, 28))
     deep = NeuroView(SmallAlexNet(1, 3, width=4), num_classes=3, input_shape=(1, 32, 32))
     box = explore_unit_weights({"shallow": (shallow, [str(d) for d in range(10)]),
