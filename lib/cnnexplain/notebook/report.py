@@ -16,7 +16,7 @@ from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 
-from cnnexplain.notebook.results import PROFILES, VERDICTS, profile_results_dir, write_json_atomic
+from cnnexplain.notebook.results import PROFILES, VERDICTS, profile_results_dir, rounded, write_json_atomic
 
 # the order the report shows profiles in: what a verdict speaks for, strongest evidence last
 PROFILE_ORDER = ("default", "paper", "smoke")
@@ -27,21 +27,11 @@ def _cell(value, limit: int = 300) -> str:
     if isinstance(value, float):
         text = f"{value:.4g}"
     elif isinstance(value, (list, dict)):
-        text = json.dumps(_rounded(value))
+        text = json.dumps(rounded(value))
     else:
         text = str(value)
     text = text.replace("|", "\\|").replace("\n", " ")
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _rounded(value):
-    if isinstance(value, float):
-        return float(f"{value:.4g}")
-    if isinstance(value, list):
-        return [_rounded(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _rounded(v) for k, v in value.items()}
-    return value
 
 
 def _read(path: Path, default):

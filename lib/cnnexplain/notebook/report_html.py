@@ -14,7 +14,7 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from cnnexplain.notebook.results import VERDICTS
+from cnnexplain.notebook.results import VERDICTS, rounded
 
 COLOURS = {"reproduced": "#2e7d32", "partly reproduced": "#f9a825", "not reproduced": "#c62828",
            "not checked": "#757575"}
@@ -32,19 +32,9 @@ def _fmt(value) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     if isinstance(value, (list, dict)):
-        text = json.dumps(_round(value))
+        text = json.dumps(rounded(value, 3))
         return text if len(text) <= 200 else text[:199] + "…"
     return str(value)
-
-
-def _round(value):
-    if isinstance(value, float):
-        return float(f"{value:.3g}")
-    if isinstance(value, list):
-        return [_round(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _round(v) for k, v in value.items()}
-    return value
 
 
 def _badge(verdict: str) -> str:

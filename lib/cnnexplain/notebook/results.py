@@ -78,6 +78,17 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def rounded(value: Any, digits: int = 4) -> Any:
+    """Floats (also inside lists and dicts) rounded to ``digits`` significant digits, for reports."""
+    if isinstance(value, float):
+        return float(f"{value:.{digits}g}")
+    if isinstance(value, list):
+        return [rounded(v, digits) for v in value]
+    if isinstance(value, dict):
+        return {k: rounded(v, digits) for k, v in value.items()}
+    return value
+
+
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write JSON to ``path`` through a temporary file and a rename, so readers never see half a file."""
     path = Path(path)
