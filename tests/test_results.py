@@ -27,6 +27,19 @@ def test_outputs_land_in_the_runner_folder(tmp_path, monkeypatch):
     assert json.loads((tmp_path / "run" / "values.json").read_text()) == {"pearson": 0.5}
 
 
+def test_values_tables_timer_and_finish_record_what_the_notebooks_used_to_loop_over(tmp_path):
+    out = results.Results("07_demo", "default", 0, output_dir=tmp_path)
+    assert out.values({"a": 1, "b": torch.tensor(2.0)}) == {"a": 1, "b": torch.tensor(2.0)}
+    out.tables({"t1": pd.DataFrame({"x": [1]}), "t2": pd.DataFrame({"y": [2]})})
+    with out.timer("time_block_s"):
+        pass
+    wall = out.finish()
+    values = json.loads((tmp_path / "values.json").read_text())
+    assert values["a"] == 1 and values["b"] == 2.0 and values["time_block_s"] >= 0
+    assert values["notebook_seconds"] == round(wall, 1) and values["notebook_cpu_seconds"] >= 0
+    assert (tmp_path / "t1.csv").exists() and (tmp_path / "t2.csv").exists()
+
+
 def test_claims_are_recorded_and_replaced_by_id(tmp_path):
     out = results.Results("07_demo", "default", 0, output_dir=tmp_path)
     out.claim("acc", "Table 1", "accuracy above 99%", paper=0.99, ours=0.5, verdict="not reproduced",

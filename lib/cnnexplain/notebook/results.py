@@ -14,6 +14,8 @@ import json
 import math
 import os
 import re
+import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -133,6 +135,7 @@ class Results:
             output_dir = os.environ.get(OUTPUT_DIR_ENV) or profile_results_dir(default_results_root(), profile) / notebook
         self.dir = Path(output_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
+        self._started = (time.perf_counter(), time.process_time())
 
     def path(self, name: str) -> Path:
         """A path inside this notebook's results folder, for outputs other than figures and tables."""
@@ -155,6 +158,12 @@ class Results:
         frame.to_csv(path, index=index)
         return path
 
+    def tables(self, tables: dict[str, Any]) -> dict[str, Any]:
+        """Save every ``name: DataFrame`` of a dict (see :meth:`table`); returns the dict."""
+        for name, frame in tables.items():
+            self.table(frame, name)
+        return tables
+
     def _update_json(self, file: str, key: str, value: Any) -> None:
         path = self.dir / file
         data = json.loads(path.read_text()) if path.exists() else {}
@@ -165,6 +174,28 @@ class Results:
         """Record a measured number (a timing, a correlation, ...) in ``values.json``; returns it."""
         self._update_json("values.json", _check_name(name, "value"), _jsonable(value))
         return value
+
+    def values(self, values: dict[str, Any]) -> dict[str, Any]:
+        """Record every ``name: value`` of a dict (see :meth:`value`); returns the dict."""
+        for name, value in values.items():
+            self.value(name, value)
+        return values
+
+    @contextmanager
+    def timer(self, name: str):
+        """``with out.timer("time_fig1_s"): ...`` records the block's wall-clock seconds as a value."""
+        start = time.perf_counter()
+        yield
+        self.value(name, round(time.perf_counter() - start, 1))
+
+    def finish(self) -> float:
+        """Record the notebook's wall-clock and CPU seconds since setup (``notebook_seconds``,
+        ``notebook_cpu_seconds``) and print the wall time; call it in the last cell."""
+        wall, cpu = time.perf_counter() - self._started[0], time.process_time() - self._started[1]
+        self.value("notebook_seconds", round(wall, 1))
+        self.value("notebook_cpu_seconds", round(cpu, 1))
+        print(f"{self.notebook}: done in {wall:.1f} s")
+        return wall
 
     def claim(self, claim_id: str, source: str, statement: str, paper: Any, ours: Any, verdict: str,
               note: str = "") -> Claim:

@@ -9,8 +9,9 @@ such cell and then inserts the current ones, so re-running replaces them and nev
 - ``objectives`` ("What you will learn") right after the title cell (the first markdown cell);
 - ``equations`` right after the setup cell (the first code cell calling ``setup_notebook``; else right after
   the ``parameters`` cell), i.e. before the first code cell of the method;
-- ``exercises`` (the "Check your understanding" heading), then per exercise ``prompt`` (markdown),
-  ``given`` (code), ``solution`` (code, tagged ``solution``) and ``check`` (code), at the end.
+- ``exercises`` (the "Check your understanding" heading) and ``imports`` (one code cell: every import the
+  exercises' givens make, once), then per exercise ``prompt`` (markdown), ``given`` (code: the exercise's
+  own objects), ``solution`` (code, tagged ``solution``) and ``check`` (code), at the end.
 
 Code cells are written without outputs; the notebook's own cells are left as they are (their outputs
 cleared).
@@ -52,12 +53,32 @@ def equations_cell(cells: NotebookCells):
     return _cell("equations", cells.equations, "teaching-equations")
 
 
+def _is_import(line: str) -> bool:
+    return line.startswith(("import ", "from ")) and " import " in f" {line}"
+
+
+def split_given(given: str) -> tuple[list[str], str]:
+    """An exercise's given as (its top-level import lines, the rest)."""
+    lines = given.strip("\n").splitlines()
+    imports = [line for line in lines if _is_import(line)]
+    return imports, "\n".join(line for line in lines if not _is_import(line))
+
+
+def imports_cell(cells: NotebookCells):
+    """One cell with every import of the exercises' givens, in first-seen order (so a given cell holds only
+    its exercise's own objects)."""
+    imports = dict.fromkeys(line for ex in cells.exercises for line in split_given(ex.given)[0])
+    plain = [line for line in imports if line.startswith("import ")]
+    return _cell("imports", "\n".join(plain + [line for line in imports if line not in plain]),
+                 "teaching-imports", code=True)
+
+
 def exercise_cells(ex: Exercise) -> list:
     slug = ex.id.replace(".", "-")
     return [
         _cell("prompt", f"### Exercise {ex.id} · {ex.title} ({KIND_LABEL[ex.kind]})\n\n{ex.prompt}",
               f"teaching-{slug}-prompt", exercise=ex.id),
-        _cell("given", ex.given, f"teaching-{slug}-given", code=True, exercise=ex.id),
+        _cell("given", split_given(ex.given)[1], f"teaching-{slug}-given", code=True, exercise=ex.id),
         _cell("solution", ex.solution, f"teaching-{slug}-solution", code=True, tags=("solution",), exercise=ex.id),
         _cell("check", ex.check, f"teaching-{slug}-check", code=True, exercise=ex.id),
     ]
@@ -66,11 +87,11 @@ def exercise_cells(ex: Exercise) -> list:
 def section_cells(cells: NotebookCells) -> list:
     intro = _cell("exercises",
                   "## Check your understanding\n\n"
-                  "Each exercise builds its own small objects (the first code cell), so it runs whatever you changed "
-                  "above. Write your answer in the cell that assigns `answer`, then run the check below it: it says "
+                  "Run the imports cell first. Each exercise then builds its own small objects (its first code "
+                  "cell), so it runs whatever you changed above. Write your answer in the cell that assigns `answer`, then run the check below it: it says "
                   "whether the answer is right and, if not, what to look at — never the solution.",
                   "teaching-exercises")
-    return [intro] + [c for ex in cells.exercises for c in exercise_cells(ex)]
+    return [intro, imports_cell(cells)] + [c for ex in cells.exercises for c in exercise_cells(ex)]
 
 
 def strip_teaching(nb) -> int:

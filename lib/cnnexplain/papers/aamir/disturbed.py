@@ -90,6 +90,45 @@ def train_biased_nets(texture_probs, shape_probs, *, n_train_per_class: int, epo
     return nets, histories, seconds
 
 
+def training_summary(histories: dict, seconds: dict) -> tuple[dict, str]:
+    """The values notebook 20 records about :func:`train_biased_nets` (training seconds and final training
+    accuracy per net) and a line per net to print. Returns ``(values, text)``."""
+    values, lines = {}, []
+    for name, s in seconds.items():
+        key = name.replace("=", "_")
+        values[f"train_time_s_{key}"] = round(s, 1)
+        values[f"train_accuracy_{key}"] = round(float(histories[name].accuracy[-1]), 4)
+        lines.append(f"{name}: training accuracy {histories[name].accuracy[-1]:.3f} in {s:.0f} s")
+    return values, "\n".join(lines)
+
+
+def test_sets(n_per_class: int, seed: int, size: int, style_steps: int, features) -> dict:
+    """The four test conditions (:data:`cnnexplain.data.world.CONDITIONS`), ``n_per_class`` objects each."""
+    return {cond: world.make_dataset(n_per_class, cond, seed=seed, size=size, style_steps=style_steps,
+                                     style_extractor=features) for cond in world.CONDITIONS}
+
+
+def shape_bias_values(table: pd.DataFrame, accuracy: pd.DataFrame) -> dict:
+    """The measured values of the two shape-bias claims (``claims.shape_bias_texture_net`` for the first
+    net of :func:`train_biased_nets`, ``shape_bias_shape_net`` for the second) from :func:`shape_bias_table`
+    and :func:`accuracy_per_condition`'s means."""
+    return {claim_id: {"shape_bias": float(bias), "original_accuracy": float(accuracy.loc["original", net])}
+            for claim_id, net, bias in zip(["shape_bias_texture_net", "shape_bias_shape_net"], table.net,
+                                           table.shape_bias)}
+
+
+def transfer_values(transfer: dict, original_accuracy: float) -> dict:
+    """The measured values of ``claims.fig5_transfer_predicts_texture`` from :func:`texture_transfer`."""
+    hits = transfer["table"]["predicted = texture class"]
+    return {"share": float(hits.mean()), "n": len(hits), "original_accuracy": float(original_accuracy)}
+
+
+def first_step_predicting(dose: pd.DataFrame, texture_class: int) -> int | None:
+    """The first snapshot step of :func:`dose_series` at which the net predicts the texture's class (None:
+    never)."""
+    return next((int(s) for s, p in zip(dose.step, dose.predicted) if p == world.CLASSES[texture_class]), None)
+
+
 def training_loss_figure(histories: dict):
     fig, ax = plt.subplots(figsize=(6, 3.5))
     for name, h in histories.items():

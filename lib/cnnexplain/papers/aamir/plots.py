@@ -250,6 +250,27 @@ def top_influential(scores, study, predictions, test_index: int = 0, k: int = 5,
     return fig
 
 
+def explore_layer_scatter(features, study, names, sign: str = "helpful"):
+    """Notebook 21's widget: :func:`layer_scatter` with a layer dropdown (the paper's layer names) and a
+    condition dropdown."""
+    from cnnexplain.notebook.widgets import explore
+
+    return explore(lambda layer=names[-1], condition="original": layer_scatter(
+        features, study, names.index(layer), condition, names, sign),
+        layer=list(names), condition=list(dict.fromkeys(study.conditions)))
+
+
+def explore_top_influential(scores, study, names):
+    """Notebook 21's widget: :func:`top_influential` over the test images, k and the layer (the paper's
+    layer names, or "total" for I_total)."""
+    from cnnexplain.notebook.widgets import explore
+
+    predictions = study.predictions().numpy()
+    return explore(lambda test_index=0, k=5, layer="total": top_influential(
+        scores, study, predictions, test_index, k, None if layer == "total" else study.block_of(layer), layer),
+        test_index=range(len(study.y_test)), k=[5, 3, 8], layer=["total"] + list(names))
+
+
 def table3_figure(study, patches: pd.DataFrame, batch, after: pd.DataFrame):
     """Table 3 / Fig. 5: one texture patch per class with its accuracy (top) and textured test objects with
     their prediction (bottom)."""
