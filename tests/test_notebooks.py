@@ -91,3 +91,18 @@ def test_notebook_is_thin(path):
     text = "\n".join(code)
     assert not re.search(r"(?<![\w])[A-Za-z_]\w*\._[a-z]\w*", text), f"{path.name} calls a private name"
     assert not re.search(r"\bif\s+PROFILE\b|PROFILE\s*(==|!=|\bin\b)", text), f"{path.name} branches on PROFILE"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_parameter_is_used_and_threads_default_to_all_cores(path):
+    """A parameter no cell reads misleads the reader who changes it; ``THREADS`` (where a notebook has it)
+    defaults to 0, torch's default of all the machine's cores (tests and the browser run one thread per
+    process through OMP_NUM_THREADS instead)."""
+    nb = nbformat.read(path, as_version=4)
+    params = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    values = {}
+    exec(params.source, values)
+    rest = "\n".join(c.source for c in nb.cells if c is not params)
+    unused = [name for name in values if name.isupper() and not re.search(rf"\b{name}\b", rest)]
+    assert not unused, f"{path.name}: parameters no cell uses: {unused}"
+    assert values.get("THREADS", 0) == 0, f"{path.name}: THREADS = {values['THREADS']} (0 = all cores)"

@@ -156,7 +156,7 @@ def jung_fake_face_cnn(image_size: int = 224, in_channels: int = 3, num_classes:
 # --- end of Jung et al. models
 
 
-# --- VGG16Small (issue 4): the VGG-16 layout at 64 px for the layer-wise influence study ---------------
+# --- VGG16Small: the VGG-16 layout at 64 px for the layer-wise influence study ---------------
 
 VGG16_BLOCKS = ((2, 1), (2, 2), (3, 4), (3, 8), (3, 8))  # (conv layers, width multiplier) per block
 
@@ -215,7 +215,7 @@ class VGG16Small(nn.Module):
         return dict(zip(self.layer_names, self.conv_layers() + self.linear_layers()))
 
 
-# --- issue 7 (survey methods): a CNN with global average pooling, the architecture CAM needs -------------
+# --- survey methods: a CNN with global average pooling, the architecture CAM needs -------------
 
 
 class GAPCNN(nn.Module):

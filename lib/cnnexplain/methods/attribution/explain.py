@@ -722,7 +722,7 @@ register("activation_maximization", activation_maximization, label="Activation m
 
 
 def _register_influential_scores():
-    """Jung et al.'s influential scores (issue 9's ``cnnexplain.methods.influential_scores.fast``), registered when present."""
+    """Jung et al.'s influential scores (``cnnexplain.methods.influential_scores.fast``), registered when present."""
     try:
         from cnnexplain.methods.influential_scores import fast as influential
     except ImportError:  # not merged yet: the registry simply lacks the method
