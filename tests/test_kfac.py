@@ -245,3 +245,37 @@ def test_an_explicit_cg_solver_keeps_hessian_vector_products(setup):
     kind, fn, x, y, _, _, _, _ = setup
     calc = LayerwiseInfluence(fn.model, x, y, damping=DAMPING, dense_limit=50, solver="cg")
     assert calc.curvature == "hvp" and calc.solver.name == "cg"
+
+
+def test_gauss_newton_check_covers_one_block_only_for_piecewise_linear_modules():
+    """On a net of piecewise-linear modules one block is checked (the first, which sees every non-linearity
+    after it); a module the whitelist does not know means every block is checked. A smooth function hidden
+    in ``forward`` (no module shows it) is still caught by that one numerical check."""
+    from cnnexplain.methods.influence_functions.kfac import gauss_newton_check_blocks, only_piecewise_linear_modules
+    from cnnexplain.methods.influence_functions.layerwise import LayerwiseInfluence
+
+    x, y = data(side=8)
+    cnn = small_cnn()
+    blocks = parameter_blocks(cnn, example_input=x[:1])
+    assert only_piecewise_linear_modules(cnn) and gauss_newton_check_blocks(cnn, blocks) == blocks[:1]
+    auto = LayerwiseInfluence(cnn, x, y, damping=DAMPING, dense_limit=50)
+    assert auto.curvature == "kronecker" and list(auto.gauss_newton_check) == [blocks[0].name]
+    assert auto.gauss_newton_check[blocks[0].name] < 1e-8
+
+    smooth = nn.Sequential(nn.Flatten(), nn.Linear(64, 12), nn.Tanh(), nn.Linear(12, 4)).double().eval()
+    assert not only_piecewise_linear_modules(smooth)
+    assert len(gauss_newton_check_blocks(smooth, parameter_blocks(smooth, example_input=x[:1]))) == 2
+
+    class HiddenGelu(nn.Module):  # only Linear modules, but a smooth function in forward
+        def __init__(self):
+            super().__init__()
+            self.fc1, self.fc2 = nn.Linear(64, 12), nn.Linear(12, 4)
+
+        def forward(self, v):
+            return self.fc2(nn.functional.gelu(self.fc1(v.flatten(1))))
+
+    torch.manual_seed(0)
+    hidden = HiddenGelu().double().eval()
+    assert only_piecewise_linear_modules(hidden)
+    checked = LayerwiseInfluence(hidden, x, y, damping=DAMPING, dense_limit=50)
+    assert checked.curvature == "hvp" and max(checked.gauss_newton_check.values()) > 1e-3

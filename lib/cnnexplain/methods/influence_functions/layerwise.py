@@ -263,6 +263,8 @@ class LayerwiseInfluence:
         self.check_residuals = check_residuals
         self.residuals: list[float] | None = None
         self.gauss_newton_error: list[float] | None = None
+        # hessian="auto" on large blocks: {block checked: ‖G v − H v‖/‖H v‖} (kfac.gauss_newton_check_blocks)
+        self.gauss_newton_check: dict[str, float] = {}
         self.choices: list[dict] | None = None  # per block, with Kronecker curvature: what was chosen, residual
         self.curvature = self._choose_curvature(hessian, dense_limit)
         self._operators: list | None = None
@@ -299,7 +301,9 @@ class LayerwiseInfluence:
             # too large to hold densely: per block on the exact Gauss-Newton block (kfac.solve_blocks) where
             # that IS the block Hessian (checked on one example), else Hessian-vector products
             if kfac.kronecker_supported(self.fn.model, self.blocks):
-                errors = kfac.gauss_newton_is_hessian(self.fn, self.blocks, self.x_hessian, self.y_hessian, n=1)
+                checked = kfac.gauss_newton_check_blocks(self.fn.model, self.blocks)
+                errors = kfac.gauss_newton_is_hessian(self.fn, checked, self.x_hessian, self.y_hessian, n=1)
+                self.gauss_newton_check = dict(zip([b.name for b in checked], errors))
                 if max(errors) <= (1e-8 if self.fn.dtype == torch.float64 else 1e-3):
                     return "kronecker"
             return "hvp"
