@@ -264,6 +264,16 @@ def run_net(name, model, x, y, xt_full, yt_full, args, results):
         print(f"  ours {solver}: {mem.seconds:.1f} s; per block " + "; ".join(
             f"{c.block} {c.method}" + (f" {c.iterations} it" if c.method == "pcg" else "") +
             (f" res {c.residual:.0e}" if not math.isnan(c.residual) else "") for c in choices))
+    # the public API as a user calls it: LayerwiseInfluence's defaults (hessian="auto", solver="auto"), which
+    # hold blocks up to dense_limit densely and send larger ones to solve_blocks (the "ours auto" row)
+    from cnnexplain.methods.influence_functions.layerwise import LayerwiseInfluence
+
+    with PeakMemory() as mem:
+        calc = LayerwiseInfluence(model, xtr, ytr, damping=DAMPING)
+        scores = calc.scores(xt, yt, xtr, ytr, progress=False)
+    methods["ours LayerwiseInfluence defaults"] = (scores.with_sign("harmful").layers, mem,
+                                                   {"curvature": calc.curvature})
+    print(f"  ours LayerwiseInfluence defaults (curvature {calc.curvature}): {mem.seconds:.1f} s")
     if not args.skip_peers:
         try:
             if args.skip_pydvl:
@@ -392,8 +402,9 @@ def main():
     parser.add_argument("--n-test", type=int, default=10)
     parser.add_argument("--lbfgs-iter", type=int, default=100)
     parser.add_argument("--pcg-maxiter", type=int, default=30, help="iteration cap of the 'ours pcg' row")
-    parser.add_argument("--epochs", nargs=2, type=int, default=[1, 2], metavar=("LENET", "VGG"),
-                        help="Adam epochs (cosine schedule) on the full MNIST for the pretrained LeNet-5 and VGG-16 layout")
+    parser.add_argument("--epochs", nargs=2, type=int, default=[1, 10], metavar=("LENET", "VGG"),
+                        help="Adam epochs (cosine schedule) on the full MNIST for the pretrained LeNet-5 and VGG-16 layout "
+                             "(measured: LeNet-5 97.3 %% test after 1; the VGG-16 layout 96.3 %% after 6, 97.5 %% after 10)")
     parser.add_argument("--solvers", nargs="+", default=["auto", "ekfac", "kfac", "pcg"])
     parser.add_argument("--nets", nargs="+", default=["lenet5", "vgg16_layout"])
     parser.add_argument("--skip-peers", action="store_true")

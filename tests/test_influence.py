@@ -265,3 +265,24 @@ def test_bad_inputs_give_clear_errors(setup):
         layerwise_influence(bn, x_test, y_test, x_train, y_train, **kwargs)
     bn.eval()
     assert layerwise_influence(bn, x_test, y_test, x_train, y_train, **kwargs).layers.shape == (4, 50, 2)
+
+
+def test_gauss_newton_check_runs_in_float64_for_a_float32_net():
+    """hessian="auto" tells a piecewise-linear float32 net (dense Gauss-Newton blocks) from a smooth one (HVPs)
+    by a float64 check: float32 round-off of a deep net's HVP alone reaches 1e-3, the old tolerance."""
+    from torch import nn
+
+    from cnnexplain.methods.influence_functions.layerwise import GAUSS_NEWTON_TOLERANCE, LayerwiseInfluence
+
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(40, 1, 6, 6, generator=g), torch.randint(0, 3, (40,), generator=g)
+    torch.manual_seed(0)
+    layers = [nn.Conv2d(1, 3, 3, padding=1), nn.ReLU()]
+    for _ in range(6):
+        layers += [nn.Conv2d(3, 3, 3, padding=1), nn.ReLU()]
+    relu = nn.Sequential(*layers, nn.Flatten(), nn.Linear(108, 3)).eval()
+    calc = LayerwiseInfluence(relu, x, y, damping=1e-3)
+    assert calc.curvature == "jacobian" and next(relu.parameters()).dtype == torch.float32
+    assert len(calc.gauss_newton_check) == 8 and max(calc.gauss_newton_check.values()) <= GAUSS_NEWTON_TOLERANCE
+    smooth = nn.Sequential(nn.Flatten(), nn.Linear(36, 8), nn.Tanh(), nn.Linear(8, 3)).eval()
+    assert LayerwiseInfluence(smooth, x, y, damping=1e-3).curvature == "hvp"
