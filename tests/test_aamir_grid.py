@@ -127,3 +127,22 @@ def test_results_judge_takes_a_grid(tmp_path):
     out = Results("nb", "default", 0, output_dir=tmp_path)
     claim = out.judge(BOOK["big"], grid={"a": {"x": 2}, "b": {"x": -1}}, floor=1)
     assert claim.verdict == PARTLY and "grid" in claim.note
+
+
+def test_a_table_marked_in_report_is_shown_inline(tmp_path):
+    import json
+
+    import pandas as pd
+
+    from cnnexplain.notebook.report import collect, render
+    from cnnexplain.notebook.results import Results
+
+    out = Results("21_nb", "default", 0, output_dir=tmp_path / "21_nb")
+    out.table(pd.DataFrame({"comparison": ["A vs B"], "total_pearson": [0.912345]}), "table_sensitivity_summary",
+              in_report=True)
+    out.table(pd.DataFrame({"x": [1]}), "not_shown")
+    (tmp_path / "21_nb" / "run.json").write_text(json.dumps({"profile": "default", "status": "ok", "duration_s": 1.0,
+                                                             "start": "t", "seed": 0}))
+    report = render(collect(tmp_path), {"profile": "default", "started": "t", "ok": 1, "failed": 0})
+    assert "Table `table_sensitivity_summary`:" in report and "| A vs B | 0.9123 |" in report
+    assert "Table `not_shown`" not in report

@@ -152,10 +152,15 @@ class Results:
                                                       "width_px": round(fig.get_figwidth() * dpi)})
         return path
 
-    def table(self, frame, name: str, index: bool = False) -> Path:
-        """Save a pandas DataFrame as ``<name>.csv`` (name it after the paper's table)."""
+    def table(self, frame, name: str, index: bool = False, in_report: bool = False) -> Path:
+        """Save a pandas DataFrame as ``<name>.csv`` (name it after the paper's table). ``in_report``: also
+        show it inline in REPORT.md (small tables only: the first 40 rows are shown)."""
         path = self.dir / f"{_check_name(name, 'table')}.csv"
         frame.to_csv(path, index=index)
+        if in_report:
+            listed = self.dir / "report_tables.json"
+            names = json.loads(listed.read_text()) if listed.exists() else []
+            write_json_atomic(listed, names + [name] if name not in names else names)
         return path
 
     def tables(self, tables: dict[str, Any]) -> dict[str, Any]:
