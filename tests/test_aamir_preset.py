@@ -12,7 +12,8 @@ import pytest
 from cnnexplain.papers.aamir import preset
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
-STUDY_NOTEBOOKS = ["21_layerwise_influence", "22_texture_dose", "23_influence_clustering", "24_shapley_maps"]
+STUDY_NOTEBOOKS = ["21_layerwise_influence", "22_texture_dose", "23_influence_clustering", "24_shapley_maps",
+                   "25_retrain_by_layer"]
 # what the preset decides: the study (StudyConfig / PAPER_STUDY) and the influence settings (INFLUENCE)
 PRESET_PARAMETERS = {"N_TRAIN_PER_CLASS", "N_TEST_PER_CLASS", "EPOCHS", "WIDTH", "HIDDEN", "TEXTURE_PROB",
                      "SHAPE_PROB", "STYLE_METHOD", "STYLE_STEPS", "N_TRAIN_PER_WNID", "N_INFLUENCE_PER_CLASS",
@@ -45,7 +46,7 @@ def test_notebook_takes_the_study_from_the_preset_only(name):
 
 
 def test_influence_notebooks_take_the_preset_settings():
-    for name in ("21_layerwise_influence", "23_influence_clustering"):
+    for name in ("21_layerwise_influence", "23_influence_clustering", "25_retrain_by_layer"):
         assert "load_influence(study, PROFILE)" in cells(name)[1]
     assert "influence_settings(PROFILE).solve_options()" in cells("22_texture_dose")[1]
 

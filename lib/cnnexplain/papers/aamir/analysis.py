@@ -413,3 +413,44 @@ def clustering_grid_claims(grid: aamir.InfluenceGrid, study: Study) -> dict:
         for claim_id, values in clustering_values(table).items():
             claims.setdefault(claim_id, {})[cell] = values
     return claims
+
+
+def printed_eq6_agreement(grid: aamir.InfluenceGrid, study: Study) -> pd.DataFrame:
+    """Per layer, how the block-diagonal scores we use (∇_{θ^l}L(test)ᵀ(H_l + λI)⁻¹∇_{θ^l}L(train)) agree with
+    Eq. 6 as printed (−∇_θL(test)ᵀH⁻¹∇_{θ^l}L(train), from the global solve) at the reference cell: Pearson r
+    and the same-top-image rate; the last row compares their sums (I_total vs the global influence). Empty
+    without a global solve."""
+    if grid.printed_eq6 is None:
+        return pd.DataFrame(columns=["layer", "pearson", "same_top_image"])
+    a, b = grid.reference_scores, grid.printed_eq6.with_sign(grid.reference_scores.sign)
+    pairs = [(n, a.layers[..., l], b.layers[..., l]) for l, n in enumerate(study.aliases(a.block_names))]
+    rows = []
+    for name, x, y in pairs + [("total vs global", a.total, b.total)]:
+        r = np.corrcoef(x.flatten().double().numpy(), y.flatten().double().numpy())[0, 1]
+        rows.append({"layer": name, "pearson": float(r), "same_top_image": float((x.argmax(1) == y.argmax(1)).double().mean())})
+    return pd.DataFrame(rows)
+
+
+def dose_grid(dose: pd.DataFrame) -> dict:
+    """The ``fig6_influence_falls`` arguments in every cell of the dose table's grid (its
+    ``I_avg_intra[<cell>]`` columns; the reference column alone when it has no grid)."""
+    cells = dose.attrs.get("grid") or []
+    columns = {c: f"I_avg_intra[{c}]" for c in cells} or {"reference": "I_avg_intra"}
+    out = {}
+    for cell, column in columns.items():
+        values = dose[column]
+        r = float(np.corrcoef(dose.texture_percent, values)[0, 1]) if values.std() > 0 else float("nan")
+        out[cell] = {"r": r, "last_I_avg": float(values.iat[-1])}
+    return out
+
+
+def dose_sign_values(dose: pd.DataFrame) -> dict:
+    """Which reading of the sign Fig. 6 fits: the Pearson r of the texture dose with the intra-class I_avg
+    in the helpful sign and in Eq. 5's literal (harmful) sign (its negative), and of the true-class
+    probability with the helpful I_avg (> 0: the score falls as the prediction gets worse)."""
+    helpful = dose.I_avg_intra if dose.attrs.get("sign", "helpful") == "helpful" else -dose.I_avg_intra
+    r = lambda a, b: float(np.corrcoef(a, b)[0, 1]) if np.std(a) > 0 and np.std(b) > 0 else float("nan")  # noqa: E731
+    return {"fig6_r_dose_I_avg_helpful_sign": r(dose.texture_percent, helpful),
+            "fig6_r_dose_I_avg_literal_eq5_sign": r(dose.texture_percent, -helpful),
+            "fig6_r_p_true_I_avg_helpful_sign": r(dose.p_true, helpful),
+            "fig6_last_I_avg_helpful_sign": float(helpful.iat[-1])}

@@ -74,10 +74,11 @@ class InfluenceSettings:
     n_hessian_samples: int = 2
 
     def solve_options(self) -> dict:
-        """The keyword arguments of the solve shared by :func:`cnnexplain.papers.aamir.study.compute_influence`
-        and :func:`cnnexplain.papers.aamir.study.texture_dose`."""
+        """The keyword arguments of :func:`cnnexplain.papers.aamir.study.texture_dose` (notebook 22), the same
+        solve and grid as :func:`load_influence` uses for notebooks 21 and 23."""
         return dict(damping=self.damping, n_hessian=self.n_hessian, cg_iterations=self.cg_iterations,
-                    solver=self.solver, sign=self.sign, auto_damping_start=self.auto_damping_start)
+                    solver=self.solver, sign=self.sign, auto_damping_start=self.auto_damping_start,
+                    grid_dampings=tuple(self.grid_dampings), n_hessian_samples=self.n_hessian_samples)
 
 
 INFLUENCE = {
@@ -116,6 +117,8 @@ def load_influence(study: Study, profile: str, *, progress: bool = True):
                                       sign=settings.sign)
         return subset, grid, grid.global_scores, grid.timings
     options = settings.solve_options()
+    for key in ("grid_dampings", "n_hessian_samples"):
+        options.pop(key)
     scores, glob, timings = {}, None, {}
     samples = "ABCDEFGH"[:settings.n_hessian_samples]
     for i, sample in enumerate(samples):

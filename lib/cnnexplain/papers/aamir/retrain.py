@@ -151,3 +151,53 @@ def retrain_values(results: pd.DataFrame, k: int) -> dict:
     return {"top": top, "top_sd": top_sd, "random": rand, "random_sd": rand_sd, "bottom": bottom,
             "bottom_sd": bottom_sd, "all_layers": stats("all", all_k)[0],
             "before": float(results[results.arm == "before"].shape_bias.iloc[0]), "k": int(k)}
+
+
+def layer_modules(model: torch.nn.Module, block_names) -> list[torch.nn.Module]:
+    """The module of each influence block (module paths, as :class:`InfluenceScores` ``block_names``)."""
+    named = dict(model.named_modules())
+    missing = [b for b in block_names if b not in named]
+    if missing:
+        raise KeyError(f"no module called {missing[0]!r} in the model")
+    return [named[b] for b in block_names]
+
+
+def departure_figure(departure: pd.DataFrame):
+    """Bar chart of each layer's standardised departure (textured vs original), the ranking's input."""
+    import matplotlib.pyplot as plt
+
+    from cnnexplain.notebook.plots import label
+
+    fig, ax = plt.subplots(figsize=(10, 3.4))
+    colours = ["tab:red" if r <= 4 else "tab:grey" for r in departure["rank"]]
+    ax.bar(departure.layer, departure.departure, color=colours)
+    ax.tick_params(axis="x", rotation=60)
+    label(ax, "Beyond the paper: departure of textured from original per layer (Fig. 9's I_Lavg; red: top 4)",
+          "layer", "|Δ mean I_Lavg| / pooled sd")
+    fig.tight_layout()
+    return fig
+
+
+def arms_figure(summary: pd.DataFrame, k: int):
+    """Shape bias and textured / original accuracy per arm at ``k`` (mean ± sd over seeds and draws), with
+    the net before fine-tuning as a dashed line."""
+    import matplotlib.pyplot as plt
+
+    from cnnexplain.notebook.plots import label
+
+    before = summary[summary.arm == "before"].iloc[0]
+    rows = summary[((summary.k == k) & summary.arm.isin(["top-k", "random-k", "bottom-k"])) | (summary.arm == "all")]
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.4))
+    for ax, (measure, name) in zip(axes, (("shape_bias", "shape bias (cue conflict)"),
+                                          ("textured_accuracy", "textured accuracy (shape class)"),
+                                          ("original_accuracy", "original accuracy"))):
+        ax.bar(rows.arm, rows[f"{measure}_mean"], yerr=rows[f"{measure}_sd"].fillna(0), capsize=4,
+               color=["tab:red", "tab:grey", "tab:blue", "tab:green"][:len(rows)])
+        ax.axhline(before[f"{measure}_mean"], ls="--", color="k", lw=1, label="before fine-tuning")
+        ax.set_ylim(0, 1.05)
+        label(ax, name, "layers fine-tuned", "mean ± sd")
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f"Beyond the paper: retraining the layers layer-wise influence points to (k = {k} of "
+                 f"{int(summary[summary.arm == 'all'].k.iloc[0])})")
+    fig.tight_layout()
+    return fig

@@ -28,7 +28,7 @@ import hashlib
 import json
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -496,7 +496,8 @@ class InfluenceGrid:
     """Layer-wise influence scores of the same test and training images on a grid of damping values λ and
     disjoint Hessian samples (:func:`compute_influence_grid`): ``scores[cell name]`` (:func:`grid_cell`),
     the ``reference`` cell (λ = 1e-2, sample A: what the figures show), Koh & Liang's global scores at the
-    reference cell (or None) and the timings and solver reports."""
+    reference cell (or None), the timings and solver reports, and (with the global solve) the layer-wise
+    scores in Eq. 6's printed form (full test gradient, full H⁻¹, layer-l training gradient)."""
 
     scores: dict[str, InfluenceScores]
     dampings: tuple[float, ...]
@@ -504,6 +505,7 @@ class InfluenceGrid:
     reference: str
     global_scores: InfluenceScores | None = None
     timings: dict = field(default_factory=dict)
+    printed_eq6: InfluenceScores | None = None  # with the global solve: −∇L(test)ᵀH⁻¹∇_{θ^l}L(train) per layer
 
     @property
     def reference_scores(self) -> InfluenceScores:
@@ -513,9 +515,10 @@ class InfluenceGrid:
         return self.scores[grid_cell(damping, sample)]
 
     def with_sign(self, sign: str) -> "InfluenceGrid":
+        flip = lambda x: None if x is None else x.with_sign(sign)  # noqa: E731
         return InfluenceGrid({k: v.with_sign(sign) for k, v in self.scores.items()}, self.dampings, self.samples,
-                             self.reference, None if self.global_scores is None else self.global_scores.with_sign(sign),
-                             dict(self.timings, sign=sign))
+                             self.reference, flip(self.global_scores), dict(self.timings, sign=sign),
+                             flip(self.printed_eq6))
 
 
 def compute_influence_grid(study: Study, dampings=GRID_DAMPINGS, n_hessian: int = 256, n_samples: int = 2,
@@ -554,9 +557,12 @@ def compute_influence_grid(study: Study, dampings=GRID_DAMPINGS, n_hessian: int 
         saved = torch.load(path, weights_only=True)
         meta = json.loads(path.with_suffix(".json").read_text())
         scores = {c: InfluenceScores(saved[c], meta["block_names"], {}, "harmful") for c in meta["cells"]}
-        glob = InfluenceScores(saved["global"], ["all"], {}, "harmful") if "global" in saved else None
+        printed = glob = None
+        if "printed_eq6" in saved:
+            printed = InfluenceScores(saved["printed_eq6"], meta["block_names"], {}, "harmful")
+            glob = InfluenceScores(printed.layers.sum(-1, keepdim=True), ["all"], {}, "harmful")
         timings = dict(meta["timings"], from_cache=True)
-        return InfluenceGrid(scores, dampings, names, reference, glob, timings).with_sign(sign)
+        return InfluenceGrid(scores, dampings, names, reference, glob, timings, printed).with_sign(sign)
     y_train_loss, y_test_loss = study.loss_labels()
     start = time.perf_counter()
     timings: dict = {"block_hessians_s": 0.0, "solve_s": 0.0, "residual_check_s": 0.0}
@@ -606,9 +612,10 @@ def compute_influence_grid(study: Study, dampings=GRID_DAMPINGS, n_hessian: int 
     timings["training_pass_s"] = time.perf_counter() - t
     scores = {c: InfluenceScores(layers[i * n_test:(i + 1) * n_test].clone(), calc.block_names, {}, "harmful")
               for i, c in enumerate(cells)}
-    glob = None
-    if glob_side is not None:
-        glob = InfluenceScores(layers[len(cells) * n_test:].sum(-1, keepdim=True).clone(), ["all"], {}, "harmful")
+    glob = printed = None
+    if glob_side is not None:  # the global solve split by the training gradient's layer: Eq. 6 as printed
+        printed = InfluenceScores(layers[len(cells) * n_test:].clone(), calc.block_names, {}, "harmful")
+        glob = InfluenceScores(printed.layers.sum(-1, keepdim=True), ["all"], {}, "harmful")
     del layers
     timings.update(total_s=time.perf_counter() - start, n_hessian=n_hessian, n_samples=n_samples,
                    dampings=list(dampings), reference=reference, n_train=len(study.x_train), n_test=n_test,
@@ -616,12 +623,12 @@ def compute_influence_grid(study: Study, dampings=GRID_DAMPINGS, n_hessian: int 
                    method="exact", solver=rows)
     if path is not None:
         payload = {c: scores[c].layers for c in cells}
-        if glob is not None:
-            payload["global"] = glob.layers
+        if printed is not None:
+            payload["printed_eq6"] = printed.layers
         torch.save(payload, path)
         path.with_suffix(".json").write_text(json.dumps({"block_names": calc.block_names, "cells": cells,
                                                          "timings": timings}))
-    return InfluenceGrid(scores, dampings, names, reference, glob, timings).with_sign(sign)
+    return InfluenceGrid(scores, dampings, names, reference, glob, timings, printed).with_sign(sign)
 
 
 def sensitivity_table(grid: InfluenceGrid, aliases=None) -> pd.DataFrame:
@@ -893,7 +900,8 @@ def texture_patch_table(model: nn.Module, class_names, n_per_class: int = 5, see
 def texture_dose(study: Study, content_index: int, texture: torch.Tensor, steps: int = 30,
                  snapshot_every: int = 3, damping: float | str = "auto", n_hessian: int | None = 256,
                  cg_iterations: int = 50, seed: int = 0, calc: LayerwiseInfluence | None = None, solver: str = "cg",
-                 sign: str = ANALYSIS_SIGN, auto_damping_start: float = 1e-2):
+                 sign: str = ANALYSIS_SIGN, auto_damping_start: float = 1e-2, grid_dampings=None,
+                 n_hessian_samples: int = 1):
     """Fig. 6: transfer ``texture`` onto the test image ``content_index`` step by step (Gatys texture
     transfer, :func:`cnnexplain.methods.style.texture_transfer` from the content image — the paper starts from the
     object on a WHITE background, so pass a ``white_background`` test image) and, at every snapshot,
@@ -903,7 +911,15 @@ def texture_dose(study: Study, content_index: int, texture: torch.Tensor, steps:
     The texture dose is the step / ``steps`` in % (the paper's 'texture %' is its transfer iteration).
     ``solver``: "exact" (low-rank Woodbury, as :func:`compute_influence`) or "cg". Scores carry
     ``sign`` (:data:`ANALYSIS_SIGN`: helpful) and the λ used is ``table.attrs["damping_used"]``
-    (``damping="auto"`` raises it from the solver's structured error). Returns ``(table, snapshots (k, 3, H, W))``."""
+    (``damping="auto"`` raises it from the solver's structured error; each raise is listed in
+    ``table.attrs["damping_raises"]``, and CG blocks that did not converge are counted in
+    ``table.attrs["blocks_not_converged"]`` — the solver's ConvergenceWarnings are recorded there, not shown).
+
+    ``grid_dampings`` with ``n_hessian_samples``: the scores on the sensitivity grid as notebook 21 (every λ ×
+    disjoint Hessian samples; the exact solver shares one factorisation per sample and one training pass,
+    CG solves each cell); ``I_avg_intra`` is then the reference cell's (λ = ``damping``, sample A) and one
+    column ``I_avg_intra[<cell>]`` per cell is added (``table.attrs["grid"]`` lists the cells).
+    Returns ``(table, snapshots (k, 3, H, W))``."""
     from cnnexplain.methods.style import texture_transfer
 
     content = study.x_test[content_index:content_index + 1]
@@ -928,9 +944,33 @@ def texture_dose(study: Study, content_index: int, texture: torch.Tensor, steps:
         else:
             raise ValueError(f"solver must be 'exact' or 'cg', got {solver!r}")
     labels = torch.full((len(images),), int(y_test_loss[content_index]), dtype=torch.long)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", category=ConvergenceWarning)  # counted in table.attrs below
-        scores = calc.scores(images, labels, study.x_train, y_train_loss, progress=False).with_sign(sign)
+    cells = {}
+    if grid_dampings is not None and solver == "exact":
+        snapshots = replace(study, x_test=images, y_test=torch.full((len(images),), label, dtype=torch.long),
+                            conditions=np.array(["dose"] * len(images)), cache=None,
+                            texture_labels=torch.full((len(images),), -1, dtype=torch.long),
+                            info=dict(study.info, loss_labels_test=labels))
+        grid = compute_influence_grid(snapshots, dampings=grid_dampings, n_hessian=n_hessian,
+                                      n_samples=n_hessian_samples, reference_damping=calc.damping, use_cache=False,
+                                      progress=False, sign=sign)
+        cells, scores = grid.scores, grid.reference_scores
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=ConvergenceWarning)  # counted in table.attrs below
+            scores = calc.scores(images, labels, study.x_train, y_train_loss, progress=False).with_sign(sign)
+        if grid_dampings is not None:  # CG: one calculator per cell (its own λ and Hessian sample)
+            samples = hessian_samples(len(study.x_train), n_hessian, n_hessian_samples)
+            for i, index in enumerate(samples):
+                for d in grid_dampings:
+                    cell_calc = LayerwiseInfluence(study.model, study.x_train[index], y_train_loss[index],
+                                                   solver=CGSolver(rtol=1e-3, maxiter=cg_iterations),
+                                                   damping="auto" if damping == "auto" else d, auto_damping_start=d,
+                                                   batch_size=64, hvp="forward-over-reverse")
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore", category=ConvergenceWarning)  # counted below
+                        cells[grid_cell(d, SAMPLE_NAMES[i])] = cell_calc.scores(
+                            images, labels, study.x_train, y_train_loss, progress=False).with_sign(sign)
+                    calc.solver.reports.extend(cell_calc.solver.reports)
     intra = class_averages(scores.total, study.y_train, len(study.class_names))[:, label].numpy()
     prob = torch.softmax(training.predict(study.model, images), 1)
     groups = study.info.get("groups")  # paper profile: ImageNet index -> paper class (-1 outside the 10)
@@ -941,9 +981,12 @@ def texture_dose(study: Study, content_index: int, texture: torch.Tensor, steps:
     table = pd.DataFrame({"step": steps_taken, "texture_percent": 100.0 * np.array(steps_taken) / steps,
                           "predicted_class": names[predicted], "p_true": p_true,
                           "I_avg_intra": intra, "influential_class": names[study.y_train.numpy()[top]]})
+    for cell, cell_scores in cells.items():
+        table[f"I_avg_intra[{cell}]"] = class_averages(cell_scores.total, study.y_train,
+                                                       len(study.class_names))[:, label].numpy()
     table["sign"] = sign  # of I_avg_intra
     table.attrs.update(sign=sign, damping_used=calc.damping, damping_raises=list(calc.damping_raises),
-                       blocks_not_converged=sum(not r.converged for r in calc.solver.reports))
+                       blocks_not_converged=sum(not r.converged for r in calc.solver.reports), grid=list(cells))
     return table, images
 
 
