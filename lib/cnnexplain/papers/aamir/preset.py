@@ -83,8 +83,8 @@ class InfluenceSettings:
 
 INFLUENCE = {
     # the Woodbury solve of positive semi-definite Gauss-Newton blocks never needs λ raised: a fixed λ; each
-    # Hessian sample holds 256 training images (rank <= 2,560 per block), two disjoint samples
-    "default": InfluenceSettings(n_per_class=5, n_hessian=256, solver="exact", cg_iterations=100, damping=1e-2,
+    # Hessian sample holds 128 training images (rank <= 1,280 per block; 64 before issue 14), two disjoint samples
+    "default": InfluenceSettings(n_per_class=5, n_hessian=128, solver="exact", cg_iterations=100, damping=1e-2,
                                  auto_damping_start=1e-2, global_influence=True),
     "smoke": InfluenceSettings(n_per_class=1, n_hessian=8, solver="exact", cg_iterations=1, damping=1e-2,
                                auto_damping_start=1e-2, global_influence=False),
