@@ -30,8 +30,9 @@ DEFAULT_STUDY = StudyConfig(n_train_per_class=200, n_test_per_class=5, epochs=12
                             style_steps=60, seed=0)
 SMOKE_STUDY = replace(DEFAULT_STUDY, n_train_per_class=4, n_test_per_class=2, epochs=1, width=4, hidden=16,
                       style_method="colour")
-# the paper profile (ImageNet): images per wnid, test images per class, style-transfer steps
-PAPER_STUDY = {"n_train_per_wnid": 30, "n_test_per_class": 5, "style_steps": 300}
+# the paper profile (ImageNet): images per wnid (19 wnids: 3,800 training images, >= 200 per class as the default
+# profile; the paper had 30,000), test images per class, style-transfer steps
+PAPER_STUDY = {"n_train_per_wnid": 200, "n_test_per_class": 5, "style_steps": 300}
 
 
 def study_config(profile: str, seed: int = 0) -> StudyConfig:

@@ -963,7 +963,7 @@ def texture_dose(study: Study, content_index: int, texture: torch.Tensor, steps:
             for i, index in enumerate(samples):
                 for d in grid_dampings:
                     cell_calc = LayerwiseInfluence(study.model, study.x_train[index], y_train_loss[index],
-                                                   solver=CGSolver(rtol=1e-3, maxiter=cg_iterations),
+                                                   blocks=calc.blocks, solver=CGSolver(rtol=1e-3, maxiter=cg_iterations),
                                                    damping="auto" if damping == "auto" else d, auto_damping_start=d,
                                                    batch_size=64, hvp="forward-over-reverse")
                     with warnings.catch_warnings():
