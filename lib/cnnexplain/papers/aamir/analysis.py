@@ -385,7 +385,8 @@ def grid_claims(grid: aamir.InfluenceGrid, study: Study, seed: int = 0) -> tuple
     influences them most — the absolute numbers that scale with λ."""
     claims, rows = {}, []
     names = study.aliases(grid.reference_scores.block_names)
-    for cell, scores in grid.scores.items():
+    for cell in grid.cells_reference_first():  # the reference cell first: its value is the verdict's
+        scores = grid.scores[cell]
         _, agreement, _ = table2(scores, study)
         intra, spread = intra_class(scores, study)
         features, per_class = layer_profiles(scores, study, n_classes=0)
@@ -408,8 +409,8 @@ def grid_claims(grid: aamir.InfluenceGrid, study: Study, seed: int = 0) -> tuple
 def clustering_grid_claims(grid: aamir.InfluenceGrid, study: Study) -> dict:
     """Notebook 23's Fig. 8 claims in every cell of the grid: ``{claim id: {cell: rule arguments}}``."""
     claims = {}
-    for cell, scores in grid.scores.items():
-        table, _ = clustering_table(aamir.layer_features(scores, study), study)
+    for cell in grid.cells_reference_first():
+        table, _ = clustering_table(aamir.layer_features(grid.scores[cell], study), study)
         for claim_id, values in clustering_values(table).items():
             claims.setdefault(claim_id, {})[cell] = values
     return claims
@@ -434,7 +435,7 @@ def printed_eq6_agreement(grid: aamir.InfluenceGrid, study: Study) -> pd.DataFra
 def dose_grid(dose: pd.DataFrame) -> dict:
     """The ``fig6_influence_falls`` arguments in every cell of the dose table's grid (its
     ``I_avg_intra[<cell>]`` columns; the reference column alone when it has no grid)."""
-    cells = dose.attrs.get("grid") or []
+    cells = dose.attrs.get("grid") or []  # the reference cell first (texture_dose)
     columns = {c: f"I_avg_intra[{c}]" for c in cells} or {"reference": "I_avg_intra"}
     out = {}
     for cell, column in columns.items():
