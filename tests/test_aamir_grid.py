@@ -146,3 +146,10 @@ def test_a_table_marked_in_report_is_shown_inline(tmp_path):
     report = render(collect(tmp_path), {"profile": "default", "started": "t", "ok": 1, "failed": 0})
     assert "Table `table_sensitivity_summary`:" in report and "| A vs B | 0.9123 |" in report
     assert "Table `not_shown`" not in report
+
+
+def test_grid_claims_put_the_reference_cell_first():
+    grid = aamir.InfluenceGrid({aamir.grid_cell(d, s): None for s in "AB" for d in aamir.GRID_DAMPINGS},
+                               aamir.GRID_DAMPINGS, ("A", "B"), aamir.grid_cell(1e-2, "A"))
+    order = grid.cells_reference_first()
+    assert order[0] == "λ=0.01, sample A" and sorted(order) == sorted(grid.scores)
