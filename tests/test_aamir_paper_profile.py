@@ -99,6 +99,14 @@ def test_paper_path_end_to_end_smoke(tmp_path):
     dose, snaps = aamir.texture_dose(study, white, patches.images[1], steps=2, snapshot_every=1, calc=calc)
     assert len(dose) == len(snaps) == 3 and np.isfinite(dose.I_avg_intra).all()
     assert set(dose.predicted_class) <= set(study.class_names) | {"other"}
+    # the sensitivity grid on the paper path (CG): one calculator per (λ, Hessian sample), the same blocks
+    dose, _ = aamir.texture_dose(study, white, patches.images[1], steps=2, snapshot_every=1, calc=calc, n_hessian=2,
+                                 cg_iterations=1, grid_dampings=(1e-2, 1e-1), n_hessian_samples=2)
+    assert dose.attrs["grid"] == [aamir.grid_cell(d, s) for s in "AB" for d in (1e-2, 1e-1)]
+    assert all(np.isfinite(dose[f"I_avg_intra[{c}]"]).all() for c in dose.attrs["grid"])
+    other, _, _ = aamir.compute_influence(again, n_hessian=2, cg_iterations=1, batch_size=8, progress=False,
+                                          layers=[names[-1]], hessian_sample=1, n_hessian_samples=2)
+    assert other.layers.shape == scores.layers.shape and not torch.equal(other.layers, scores.layers)
 
 
 def test_object_patches_come_from_the_mask():

@@ -12,7 +12,8 @@ import pytest
 from cnnexplain.papers.aamir import preset
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
-STUDY_NOTEBOOKS = ["21_layerwise_influence", "22_texture_dose", "23_influence_clustering", "24_shapley_maps"]
+STUDY_NOTEBOOKS = ["21_layerwise_influence", "22_texture_dose", "23_influence_clustering", "24_shapley_maps",
+                   "25_retrain_by_layer"]
 # what the preset decides: the study (StudyConfig / PAPER_STUDY) and the influence settings (INFLUENCE)
 PRESET_PARAMETERS = {"N_TRAIN_PER_CLASS", "N_TEST_PER_CLASS", "EPOCHS", "WIDTH", "HIDDEN", "TEXTURE_PROB",
                      "SHAPE_PROB", "STYLE_METHOD", "STYLE_STEPS", "N_TRAIN_PER_WNID", "N_INFLUENCE_PER_CLASS",
@@ -45,7 +46,7 @@ def test_notebook_takes_the_study_from_the_preset_only(name):
 
 
 def test_influence_notebooks_take_the_preset_settings():
-    for name in ("21_layerwise_influence", "23_influence_clustering"):
+    for name in ("21_layerwise_influence", "23_influence_clustering", "25_retrain_by_layer"):
         assert "load_influence(study, PROFILE)" in cells(name)[1]
     assert "influence_settings(PROFILE).solve_options()" in cells("22_texture_dose")[1]
 
@@ -90,13 +91,31 @@ def test_one_setting_per_profile_and_load_influence_uses_it(monkeypatch):
             seen["subset"] = n
             return "subset"
 
+    class FakeGrid:
+        global_scores, timings = "global", {"t": 1}
+
+    def fake_grid(study, **kwargs):
+        seen.update(kwargs, study=study, how="grid")
+        return FakeGrid()
+
     def fake_compute(study, **kwargs):
-        seen.update(kwargs, study=study)
+        seen.setdefault("cells", []).append((kwargs["damping"], kwargs["hessian_sample"]))
+        seen.update(kwargs, study=study, how="cells")
         return "scores", None, {}
 
+    monkeypatch.setattr(preset, "compute_influence_grid", fake_grid)
     monkeypatch.setattr(preset, "compute_influence", fake_compute)
     for profile, settings in preset.INFLUENCE.items():
-        assert preset.load_influence(FakeStudy(), profile, progress=False) == ("subset", "scores", None, {})
-        assert seen["subset"] == settings.n_per_class and seen["study"] == "subset"
-        assert {k: seen[k] for k in settings.solve_options()} == settings.solve_options()
-        assert seen["global_influence"] == settings.global_influence
+        seen.clear()
+        subset, grid, glob, timings = preset.load_influence(FakeStudy(), profile, progress=False)
+        assert subset == "subset" and seen["subset"] == settings.n_per_class and seen["study"] == "subset"
+        if settings.solver == "exact":  # one factorisation per Hessian sample, every λ, one training pass
+            assert seen["how"] == "grid" and isinstance(grid, FakeGrid) and glob == "global"
+            assert seen["dampings"] == settings.grid_dampings and seen["n_samples"] == settings.n_hessian_samples
+            assert seen["reference_damping"] == settings.damping and seen["n_hessian"] == settings.n_hessian
+            assert seen["global_influence"] == settings.global_influence
+        else:  # CG: one computation per cell, every (λ, sample) of the grid
+            assert seen["how"] == "cells" and len(seen["cells"]) == len(settings.grid_dampings) * settings.n_hessian_samples
+            assert set(grid.scores) == {preset.grid_cell(d, s) for d in settings.grid_dampings
+                                        for s in "AB"[:settings.n_hessian_samples]}
+    assert set(preset.influence_settings("default").solve_options()) >= {"damping", "n_hessian", "grid_dampings"}

@@ -140,3 +140,41 @@ class ClaimBook:
 
     def owned_by(self, notebook: str) -> list[ClaimRule]:
         return [r for r in self if r.owner == notebook]
+
+
+def combine_grid(rule: ClaimRule, cells: dict[str, dict], **common) -> Outcome:
+    """Judge ``rule`` on every cell of a sensitivity grid and combine: a claim about a measurement that
+    depends on arbitrary settings (e.g. influence scores on the damping λ and the Hessian sample) counts as
+    reproduced only if it holds whatever those settings are.
+
+    ``cells`` maps a cell's name (e.g. ``"λ=0.01, sample A"``) to the measured values of that cell;
+    ``common`` are arguments shared by every cell (e.g. an accuracy precondition). The combination:
+
+    * ``reproduced`` if the rule says "reproduced" in every cell;
+    * ``not reproduced`` if it says "not reproduced" in every cell;
+    * ``partly reproduced`` otherwise (the note names the cells where it held and where not);
+    * ``not checked`` if every cell is "not checked" (the first reason is kept); cells that are not checked
+      while others are checked are left out, and the note says which.
+
+    ``ours`` is the first cell's value followed by the count of cells that reproduce.
+    """
+    if not cells:
+        raise ValueError(f"rule {rule.claim_id!r}: an empty grid has no cell to judge")
+    outcomes = {name: rule.evaluate(**measured, **common) for name, measured in cells.items()}
+    checked = {n: o for n, o in outcomes.items() if o.verdict != NOT_CHECKED}
+    first = next(iter(outcomes.values()))
+    if not checked:
+        return not_checked(first.note, first.ours)
+    by = {v: [n for n, o in checked.items() if o.verdict == v] for v in THREE_WAY}
+    n_ok = len(by[REPRODUCED])
+    ours = f"{first.ours}; reproduced on {n_ok} of {len(checked)} grid cells"
+    parts = [f"{v} on {', '.join(names)}" for v, names in by.items() if names]
+    skipped = [n for n in outcomes if n not in checked]
+    if skipped:
+        parts.append(f"not checked on {', '.join(skipped)} ({outcomes[skipped[0]].note})")
+    note = "grid: " + "; ".join(parts)
+    if n_ok == len(checked):
+        return Outcome(REPRODUCED, ours, note)
+    if len(by[NOT_REPRODUCED]) == len(checked):
+        return Outcome(NOT_REPRODUCED, ours, note)
+    return Outcome(PARTLY, ours, note)

@@ -41,6 +41,30 @@ def _read(path: Path, default):
         return default
 
 
+def _read_csv_rows(path: Path, limit: int = 40) -> list[dict]:
+    """The first ``limit`` rows of a small CSV table as dicts (what :func:`render` shows inline)."""
+    import csv
+
+    try:
+        with open(path, newline="") as handle:
+            return [row for _, row in zip(range(limit), csv.DictReader(handle))]
+    except OSError:
+        return []
+
+
+def _markdown_table(rows: list[dict]) -> list[str]:
+    if not rows:
+        return ["(empty)"]
+    def fmt(v):
+        try:
+            return _cell(float(v))
+        except (TypeError, ValueError):
+            return _cell(v)
+    head = list(rows[0])
+    return (["| " + " | ".join(head) + " |", "| " + " | ".join("---" for _ in head) + " |"]
+            + ["| " + " | ".join(fmt(r.get(h, "")) for h in head) + " |" for r in rows])
+
+
 def collect(results_dir: Path) -> list[dict]:
     """One record per notebook folder that holds a ``run.json``: ``results/<nb>/`` (default profile) and
     ``results/<profile>/<nb>/`` (the others), in profile then name order."""
@@ -63,6 +87,8 @@ def collect(results_dir: Path) -> list[dict]:
                 "values": _read(folder / "values.json", {}),
                 "figures": sorted(p.name for p in folder.glob("*.png")),
                 "tables": sorted(p.name for p in folder.glob("*.csv")),
+                "shown": {name: _read_csv_rows(folder / f"{name}.csv")
+                          for name in _read(folder / "report_tables.json", [])},
             })
     return records
 
@@ -146,6 +172,8 @@ def render(records: list[dict], batch: dict) -> str:
             lines += ["", f"**Failed** at {run.get('failed_cell') or '?'}: `{_cell(run.get('error'))}`"]
         if r["values"]:
             lines += ["", "Measured:", ""] + [f"- {k} = {_cell(v, 160)}" for k, v in r["values"].items()]
+        for name, rows in r.get("shown", {}).items():
+            lines += ["", f"Table `{name}`:", ""] + _markdown_table(rows)
         if r["figures"]:
             lines += ["", "Figures: " + ", ".join(f"[{f}]({r['path']}/{f})" for f in r["figures"]) + "."]
         if r["tables"]:

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from cnnexplain.claims import NOT_CHECKED, VERDICTS, ClaimRule, Outcome
+from cnnexplain.claims import NOT_CHECKED, VERDICTS, ClaimRule, Outcome, combine_grid
 
 PROFILES = ("smoke", "default", "paper")
 SMOKE_NOTE = ("smoke profile: sizes chosen to exercise the code, too small for a verdict; run the default or paper "
@@ -152,10 +152,15 @@ class Results:
                                                       "width_px": round(fig.get_figwidth() * dpi)})
         return path
 
-    def table(self, frame, name: str, index: bool = False) -> Path:
-        """Save a pandas DataFrame as ``<name>.csv`` (name it after the paper's table)."""
+    def table(self, frame, name: str, index: bool = False, in_report: bool = False) -> Path:
+        """Save a pandas DataFrame as ``<name>.csv`` (name it after the paper's table). ``in_report``: also
+        show it inline in REPORT.md (small tables only: the first 40 rows are shown)."""
         path = self.dir / f"{_check_name(name, 'table')}.csv"
         frame.to_csv(path, index=index)
+        if in_report:
+            listed = self.dir / "report_tables.json"
+            names = json.loads(listed.read_text()) if listed.exists() else []
+            write_json_atomic(listed, names + [name] if name not in names else names)
         return path
 
     def tables(self, tables: dict[str, Any]) -> dict[str, Any]:
@@ -210,8 +215,12 @@ class Results:
         self._update_json("claims.json", claim.claim_id, asdict(claim))
         return claim
 
-    def judge(self, rule: ClaimRule, **measured) -> Claim:
+    def judge(self, rule: ClaimRule, grid: dict[str, dict] | None = None, **measured) -> Claim:
         """Evaluate a paper's claim rule on measured values and record the outcome in ``claims.json``.
+
+        ``grid``: ``{cell name: measured values}`` of a sensitivity grid (e.g. damping × Hessian sample);
+        the rule is judged in every cell and the verdicts combined by :func:`cnnexplain.claims.combine_grid`
+        (reproduced only across the whole grid); ``measured`` then holds the arguments shared by all cells.
 
         The rule must be owned by this notebook (each claim has one owner). In the smoke profile the
         verdict is ``not checked`` (the rule's value is still recorded): smoke sizes prove the code runs,
@@ -222,7 +231,7 @@ class Results:
         if rule.owner != self.notebook:
             raise ValueError(f"claim {rule.claim_id!r} is owned by notebook {rule.owner!r}, not {self.notebook!r}: "
                              "each claim is recorded by exactly one notebook")
-        outcome: Outcome = rule.evaluate(**measured)
+        outcome: Outcome = rule.evaluate(**measured) if grid is None else combine_grid(rule, grid, **measured)
         verdict, note = outcome.verdict, outcome.note
         if self.profile == "smoke" and verdict != NOT_CHECKED:
             verdict, note = NOT_CHECKED, f"{SMOKE_NOTE} (the rule gave {outcome.verdict!r})"

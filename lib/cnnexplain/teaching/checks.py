@@ -627,4 +627,40 @@ def check_damping_effect(answer):
                         "accuracy for a stable solve).")
 
 
+# ---------------------------------------------------------------------------------- 25 retrain by layer
+def check_departure_ranking(answer, seed: int = 0):
+    """25.1: the layers (0-based) ranked by standardised departure of textured from original, largest first."""
+    from cnnexplain.papers.aamir.retrain import layer_departure
+
+    original, textured = ex.layer_scores_two_conditions(seed)
+    features = np.concatenate([original, textured])
+    conditions = ["original"] * len(original) + ["textured"] * len(textured)
+    table = layer_departure(features, conditions, [f"l{i}" for i in range(original.shape[1])])
+    expected = table.sort_values("rank").layer_index.to_numpy()
+    raw = np.argsort(-np.abs(textured.mean(0) - original.mean(0)))
+    return close("25.1", answer, expected, atol=0,
+                 hint="per layer: the difference of the two conditions' means, divided by the pooled standard "
+                      "deviation sqrt((var_original + var_textured) / 2); rank by its absolute value, largest first",
+                 diagnoses=[(raw, "that ranks the raw differences: layers whose scores are larger in scale win; "
+                                  "divide by the pooled standard deviation first"),
+                            (expected[::-1].copy(), "largest departure first, not last")],
+                 right="layer_departure(): the standardised departure makes layers of different score scales comparable.")
+
+
+def check_beyond_spread(answer):
+    """25.2: does the top-k mean exceed the random-k mean by more than the two standard deviations summed?"""
+    top, random = ex.arm_shape_biases()
+    gap = top.mean() - random.mean()
+    expected = bool(gap > top.std(ddof=1) + random.std(ddof=1))
+    if isinstance(answer, str) and answer.strip().lower() in ("true", "false"):
+        answer = answer.strip().lower() == "true"
+    if isinstance(answer, (np.bool_,)):
+        answer = bool(answer)
+    return choice("25.2", answer, expected, [True, False],
+                  hint="compare the gap of the means with the spread: the sum of the two arms' standard deviations "
+                       "(ddof=1), not the gap with zero",
+                  right="a higher mean is not enough: the random draws spread as widely as the gap, so the ranking "
+                        "has not shown it picks better layers (the rule of notebook 25).")
+
+
 __all__ = sorted(name for name in globals() if name.startswith("check_"))

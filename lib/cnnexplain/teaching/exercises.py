@@ -246,3 +246,20 @@ def predicted_and_actual(seed: int = 0):
     rng = _rng(seed, 50)
     predicted = rng.normal(scale=1e-3, size=12)
     return predicted, 0.8 * predicted + rng.normal(scale=3e-4, size=12)
+
+
+# --- 25 retrain by layer
+def layer_scores_two_conditions(seed: int = 0):
+    """I_Lavg of 6 original and 6 textured test images over 5 layers: arrays (6, 5) each."""
+    rng = _rng(seed, 25)
+    original = rng.normal(size=(6, 5)) * np.array([1.0, 10.0, 0.1, 1.0, 5.0])
+    shift = np.array([0.2, 30.0, 0.25, 2.5, 1.0])
+    textured = original + shift + rng.normal(size=(6, 5)) * np.array([1.0, 10.0, 0.1, 1.0, 5.0])
+    return original, textured
+
+
+def arm_shape_biases():
+    """Shape bias after fine-tuning the top-k layers (3 seeds) and k random layers (3 seeds × 4 draws)."""
+    top = np.array([0.62, 0.66, 0.60])
+    random = np.array([0.55, 0.48, 0.61, 0.52, 0.57, 0.44, 0.63, 0.50, 0.58, 0.47, 0.60, 0.53])
+    return top, random

@@ -493,6 +493,27 @@ class LayerwiseInfluence:
         return InfluenceScores(layers, self.block_names, dict(self.timings, damping=self.damping,
                                                               damping_raises=list(self.damping_raises)))
 
+    def training_pass(self, test_side: Sequence[torch.Tensor], x_train: torch.Tensor, y_train: torch.Tensor,
+                      progress: bool = True) -> torch.Tensor:
+        """Harmful-sign scores ``(k, n_train, n_layers)`` of every training example against given test-side
+        vectors (``test_side[l]``: ``(k, p_l)`` inverse-HVPs of block l, e.g. several damping values or
+        Hessian samples stacked): one streaming pass of per-sample gradients, however many vectors."""
+        check_batch(x_train, y_train, "training data")
+        self._check_input(x_train, "training data")
+        self._check_labels(y_train, "training data")
+        if len(test_side) != len(self.blocks):
+            raise ValueError(f"{len(test_side)} test-side tensors for {len(self.blocks)} blocks")
+        return _score_range(self.fn, self.blocks, test_side, x_train, y_train, self.batch_size, progress)
+
+    def test_gradients(self, x_test: torch.Tensor, y_test: torch.Tensor) -> list[torch.Tensor]:
+        """Per block the gradients ∇_{θ^l} L(x̂_k) of every test example, ``(n_test, p_l)`` each."""
+        check_batch(x_test, y_test, "test data")
+        self._check_input(x_test, "test data")
+        self._check_labels(y_test, "test data")
+        return [torch.cat(parts).detach() for parts in zip(*(
+            per_sample_grads(self.fn, x_test[b:e], y_test[b:e], self.blocks)
+            for b, e in _train_batches(len(x_test), self.batch_size)))]
+
     def _dask_scores(self, test_side, x_train, y_train, dask, n_shards):
         from distributed import Client, LocalCluster
 

@@ -200,6 +200,59 @@ class WoodburySolver(Solver):
         return x.to(rhs.dtype)
 
 
+def woodbury_grid(factors, rhs, dampings, global_damping: float | None = None, check_rows: int | None = 8):
+    """Exact block-diagonal inverse-HVPs for several damping values λ at once, and optionally the global one.
+
+    ``factors[l]`` is block l's low-rank factor F_l (r × p_l) with H_l = F_lᵀF_l, ``rhs[l]`` the right-hand
+    sides of block l (k × p_l, e.g. the test gradients). For each λ the Woodbury identity
+    (F_lᵀF_l + λI)⁻¹b = (b − F_lᵀ(λI_r + F_lF_lᵀ)⁻¹F_l b)/λ is applied: the r × r kernel F_lF_lᵀ and F_l b, the
+    parts that grow with p_l, are formed ONCE per block and only the r × r Cholesky is repeated per λ.
+
+    When the factors of all blocks share their rows (the Gauss-Newton factors of
+    :func:`cnnexplain.methods.influence_functions.hvp.gauss_newton_factors`: one row per example and class),
+    the global factor is their column concatenation F = [F_1 … F_L], so the global kernel is Σ_l F_lF_lᵀ and
+    F b = Σ_l F_l b_l: ``global_damping`` adds Koh & Liang's global (all-parameter, Gauss-Newton) solve at
+    that λ for the price of one more r × r Cholesky, returned split per block.
+
+    Returns ``(solutions, global_solution, residuals)``: ``solutions[i][l]`` for ``dampings[i]``;
+    ``global_solution[l]`` (None without ``global_damping``); ``residuals[i][l]`` the relative residual
+    max ‖(H_l + λI)x − b‖/‖b‖ of each solve, computed with the factors (round-off level when exact) on the
+    first ``check_rows`` right-hand sides (None: all; the check costs twice the solve)."""
+    dampings = [_check_damping(d) for d in dampings]
+    if not dampings or min(dampings) <= 0 or (global_damping is not None and global_damping <= 0):
+        raise ValueError(f"the Woodbury solve needs every damping λ > 0, got {dampings} (global {global_damping})")
+    if len(factors) != len(rhs):
+        raise ValueError(f"{len(factors)} factors but {len(rhs)} right-hand sides")
+    rows = {f.shape[0] for f in factors}
+    if global_damping is not None and len(rows) != 1:
+        raise ValueError(f"a global solve needs factors with the same rows, got row counts {sorted(rows)}")
+    solutions = [[None] * len(factors) for _ in dampings]
+    residuals = [[0.0] * len(factors) for _ in dampings]
+    kernel_sum = fb_sum = None
+    for l, (factor, b) in enumerate(zip(factors, rhs)):
+        f, b = factor.double(), b.double()
+        if b.dim() != 2 or b.shape[1] != f.shape[1]:
+            raise ValueError(f"block {l}: right-hand sides of shape {tuple(b.shape)} do not match a factor with "
+                             f"{f.shape[1]} columns")
+        kernel, fb = f @ f.T, f @ b.T  # (r, r), (r, k)
+        eye = torch.eye(len(kernel), dtype=kernel.dtype)
+        for i, damping in enumerate(dampings):
+            x = (b - torch.cholesky_solve(fb, torch.linalg.cholesky(kernel + damping * eye)).T @ f) / damping
+            xs, bs = x[:check_rows], b[:check_rows]
+            r = (xs @ f.T) @ f + damping * xs - bs
+            residuals[i][l] = (r.norm(dim=1) / bs.norm(dim=1).clamp_min(1e-300)).max().item() if len(bs) else 0.0
+            solutions[i][l] = x.to(rhs[l].dtype)
+        if global_damping is not None:
+            kernel_sum = kernel if kernel_sum is None else kernel_sum + kernel
+            fb_sum = fb if fb_sum is None else fb_sum + fb
+    global_solution = None
+    if global_damping is not None:
+        eye = torch.eye(len(kernel_sum), dtype=kernel_sum.dtype)
+        y = torch.cholesky_solve(fb_sum, torch.linalg.cholesky(kernel_sum + global_damping * eye)).T  # (k, r)
+        global_solution = [((b.double() - y @ f.double()) / global_damping).to(b.dtype) for f, b in zip(factors, rhs)]
+    return solutions, global_solution, residuals
+
+
 class CGSolver(Solver):
     """Conjugate gradient on all k right-hand sides at once (one batched HVP per iteration).
 

@@ -33,6 +33,49 @@ def accuracy_floor(study: Study) -> dict:
     return {"original_accuracy": float(correct.mean())}
 
 
+def train_accuracy(study: Study) -> float:
+    """Training accuracy in eval mode on the study's training images: recorded when the net was trained
+    (:func:`cnnexplain.papers.aamir.study.training_end_state`), else measured now (e.g. the paper profile's
+    pretrained VGG16, read by class group)."""
+    if "final_train_accuracy_eval" in study.info:
+        return float(study.info["final_train_accuracy_eval"])
+    import torch
+
+    from cnnexplain import train as training
+
+    prob = torch.softmax(training.predict(study.model, study.x_train), 1)
+    predicted = aamir.predicted_class(prob, study.info.get("groups"))
+    return float((predicted == study.y_train).float().mean())
+
+
+def influence_floor(study: Study) -> dict:
+    """The preconditions of every INFLUENCE claim: the original-condition test accuracy and the training
+    accuracy (:data:`cnnexplain.papers.aamir.claims.TRAIN_ACCURACY_FLOOR`: influence assumes a minimum)."""
+    return dict(accuracy_floor(study), train_accuracy=train_accuracy(study))
+
+
+def study_values(study: Study) -> dict:
+    """What the report says about the study net: training accuracy (eval mode), final training loss and
+    full-batch gradient norm, test accuracy per condition, the sizes, and the seconds of each step that built
+    it (world images, styled test images, training; absent when loaded from an older cache)."""
+    predictions = study.predictions().numpy()
+    y = study.y_test.numpy()
+    values = {"study_n_train": len(study.x_train), "study_n_test": len(study.x_test),
+              "study_train_accuracy_eval": train_accuracy(study)}
+    for c in dict.fromkeys(study.conditions):
+        sel = study.conditions == c
+        values[f"study_test_accuracy_{c}"] = float((predictions[sel] == y[sel]).mean())
+    for key, name in (("final_train_loss_eval", "study_final_train_loss"), ("final_gradient_norm", "study_final_gradient_norm"),
+                      ("final_gradient_norm_relative", "study_final_gradient_norm_relative"),
+                      ("world_train_s", "timing_world_training_images_s"), ("world_test_s", "timing_world_test_images_s"),
+                      ("styled_test_s", "timing_styled_test_images_s"), ("train_seconds", "timing_training_s")):
+        if key in study.info:
+            values[name] = float(study.info[key])
+    if study.info.get("train_loss"):
+        values["study_epochs"] = len(study.info["train_loss"])
+    return values
+
+
 # ------------------------------------------------------------------------------------- the influence run
 
 
@@ -322,3 +365,93 @@ def dose_values(dose: pd.DataFrame, content_class: str) -> dict:
                                       "start_correct": bool(dose.predicted_class.iat[0] == content_class),
                                       "p_true_first": float(dose.p_true.iat[0]), "p_true_last": float(dose.p_true.iat[-1])},
             "fig6_influence_falls": {"r": r, "last_I_avg": float(dose.I_avg_intra.iat[-1])}}
+
+
+# ------------------------------------------------------------------------------------ the sensitivity grid
+
+
+def sensitivity(grid: aamir.InfluenceGrid, study: Study) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Notebook 21's sensitivity tables: per layer and comparison (other Hessian sample, other λ) the
+    Pearson r and same-top-image rate (:func:`cnnexplain.papers.aamir.study.sensitivity_table`, layers by
+    the paper's names), and one summary row per comparison (shown in REPORT.md)."""
+    table = aamir.sensitivity_table(grid, study.aliases(grid.reference_scores.block_names))
+    return table, aamir.sensitivity_summary(table)
+
+
+def grid_claims(grid: aamir.InfluenceGrid, study: Study, seed: int = 0) -> tuple[dict, pd.DataFrame]:
+    """Notebook 21's influence claims measured in every cell of the grid: ``({claim id: {cell: rule
+    arguments}}, thresholds)``; the thresholds table holds, per cell, Fig. 3/4's reference lines (median,
+    min, max of the intra-class I_avg) and Fig. 7's share of test classes whose own training class
+    influences them most — the absolute numbers that scale with λ."""
+    claims, rows = {}, []
+    names = study.aliases(grid.reference_scores.block_names)
+    for cell in grid.cells_reference_first():  # the reference cell first: its value is the verdict's
+        scores = grid.scores[cell]
+        _, agreement, _ = table2(scores, study)
+        intra, spread = intra_class(scores, study)
+        features, per_class = layer_profiles(scores, study, n_classes=0)
+        fig9 = layer_profile_values(per_class["all classes"], names)
+        _, _, separates = layerwise_vs_total(scores, None, study, features, intra, seed=seed)
+        measured = dict(influential_class_values(agreement),
+                        styled_correct_above_median=styled_median_split(intra),
+                        disturbed_more_dispersed=dispersion(spread),
+                        fig9_original_white_similar=fig9["similar"], fig9_textured_last_layers=fig9["last_layers"],
+                        layerwise_separates_better=separates)
+        for claim_id, values in measured.items():
+            claims.setdefault(claim_id, {})[cell] = values
+        lines = aamir.reference_lines(intra.I_avg)
+        rows.append({"cell": cell, **{f"I_avg_{k}": v for k, v in lines.items()},
+                     "fig7_own_class_above_others": own_class_above_others(
+                         aamir.inter_class_matrix(scores, study, "original")), "sign": scores.sign})
+    return claims, pd.DataFrame(rows)
+
+
+def clustering_grid_claims(grid: aamir.InfluenceGrid, study: Study) -> dict:
+    """Notebook 23's Fig. 8 claims in every cell of the grid: ``{claim id: {cell: rule arguments}}``."""
+    claims = {}
+    for cell in grid.cells_reference_first():
+        table, _ = clustering_table(aamir.layer_features(grid.scores[cell], study), study)
+        for claim_id, values in clustering_values(table).items():
+            claims.setdefault(claim_id, {})[cell] = values
+    return claims
+
+
+def printed_eq6_agreement(grid: aamir.InfluenceGrid, study: Study) -> pd.DataFrame:
+    """Per layer, how the block-diagonal scores we use (∇_{θ^l}L(test)ᵀ(H_l + λI)⁻¹∇_{θ^l}L(train)) agree with
+    Eq. 6 as printed (−∇_θL(test)ᵀH⁻¹∇_{θ^l}L(train), from the global solve) at the reference cell: Pearson r
+    and the same-top-image rate; the last row compares their sums (I_total vs the global influence). Empty
+    without a global solve."""
+    if grid.printed_eq6 is None:
+        return pd.DataFrame(columns=["layer", "pearson", "same_top_image"])
+    a, b = grid.reference_scores, grid.printed_eq6.with_sign(grid.reference_scores.sign)
+    pairs = [(n, a.layers[..., l], b.layers[..., l]) for l, n in enumerate(study.aliases(a.block_names))]
+    rows = []
+    for name, x, y in pairs + [("total vs global", a.total, b.total)]:
+        r = np.corrcoef(x.flatten().double().numpy(), y.flatten().double().numpy())[0, 1]
+        rows.append({"layer": name, "pearson": float(r), "same_top_image": float((x.argmax(1) == y.argmax(1)).double().mean())})
+    return pd.DataFrame(rows)
+
+
+def dose_grid(dose: pd.DataFrame) -> dict:
+    """The ``fig6_influence_falls`` arguments in every cell of the dose table's grid (its
+    ``I_avg_intra[<cell>]`` columns; the reference column alone when it has no grid)."""
+    cells = dose.attrs.get("grid") or []  # the reference cell first (texture_dose)
+    columns = {c: f"I_avg_intra[{c}]" for c in cells} or {"reference": "I_avg_intra"}
+    out = {}
+    for cell, column in columns.items():
+        values = dose[column]
+        r = float(np.corrcoef(dose.texture_percent, values)[0, 1]) if values.std() > 0 else float("nan")
+        out[cell] = {"r": r, "last_I_avg": float(values.iat[-1])}
+    return out
+
+
+def dose_sign_values(dose: pd.DataFrame) -> dict:
+    """Which reading of the sign Fig. 6 fits: the Pearson r of the texture dose with the intra-class I_avg
+    in the helpful sign and in Eq. 5's literal (harmful) sign (its negative), and of the true-class
+    probability with the helpful I_avg (> 0: the score falls as the prediction gets worse)."""
+    helpful = dose.I_avg_intra if dose.attrs.get("sign", "helpful") == "helpful" else -dose.I_avg_intra
+    r = lambda a, b: float(np.corrcoef(a, b)[0, 1]) if np.std(a) > 0 and np.std(b) > 0 else float("nan")  # noqa: E731
+    return {"fig6_r_dose_I_avg_helpful_sign": r(dose.texture_percent, helpful),
+            "fig6_r_dose_I_avg_literal_eq5_sign": r(dose.texture_percent, -helpful),
+            "fig6_r_p_true_I_avg_helpful_sign": r(dose.p_true, helpful),
+            "fig6_last_I_avg_helpful_sign": float(helpful.iat[-1])}

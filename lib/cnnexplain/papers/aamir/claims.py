@@ -2,7 +2,12 @@
 
 One owner per claim: notebook 20 its own two nets (shape bias, Fig. 5's texture transfer); 21 Table 1,
 Fig. 2 / Table 2, Fig. 3, 4, 9 and the layer-wise vs total comparison; 22 Table 3 and Fig. 6; 23 Fig. 8;
-24 Fig. 10.
+24 Fig. 10; 25 (beyond the paper) the conclusion that layer-wise influence says which layers to retrain.
+
+Every INFLUENCE claim also needs a net that has fit its training set (:data:`TRAIN_ACCURACY_FLOOR`) and is
+judged on the sensitivity grid of damping λ × disjoint Hessian samples
+(:func:`cnnexplain.claims.combine_grid` through ``out.judge(rule, grid=…)``): reproduced only where it holds
+in every cell.
 
 Precondition of every claim: the network has learned the task the paper's VGG16 had learned. The paper's
 VGG16 classified its original images at 50–97 % (Table 1), five to ten times the chance level of its 10
@@ -26,9 +31,23 @@ FLOOR = (f"not checked if the net's original-condition test accuracy < {ORIGINAL
          "VGG16: 50-97 % on originals, chance 0.1)")
 TWO_WAY_CHECKED = TWO_WAY + (NOT_CHECKED,)
 
+TRAIN_ACCURACY_FLOOR = 0.95
+"""Training accuracy (eval mode, on the training set) the net needs before an INFLUENCE claim is checked:
+influence functions linearise around a minimum θ̂ of the training loss, and a net that has not fit its
+training set is not at one (the issue: 69.5 % training accuracy, loss still falling)."""
+INFLUENCE_FLOOR = (FLOOR + f"; not checked if the net's training accuracy (eval mode) < {TRAIN_ACCURACY_FLOOR} "
+                   "(influence assumes θ̂ is a minimum of the training loss); judged on the sensitivity grid "
+                   "(damping λ × Hessian sample): reproduced only if it holds in every cell, partly if in some, "
+                   "not reproduced if in none")
 
-def _floor(original_accuracy: float, what: str = "original-condition test accuracy") -> Outcome | None:
-    return below_floor(what, original_accuracy, ORIGINAL_ACCURACY_FLOOR)
+
+def _floor(original_accuracy: float, train_accuracy: float | None = None,
+           what: str = "original-condition test accuracy") -> Outcome | None:
+    if (o := below_floor(what, original_accuracy, ORIGINAL_ACCURACY_FLOOR)):
+        return o
+    if train_accuracy is not None:
+        return below_floor("training accuracy (eval mode)", train_accuracy, TRAIN_ACCURACY_FLOOR)
+    return None
 
 
 def _finite(*values: float) -> bool:
@@ -116,9 +135,9 @@ def styled_lower(original: float, styled: float) -> Outcome:
            statement="original images: the most influential training image (argmax I_total) has the predicted class",
            paper=1.0, quantity="share of original test images whose most influential training image has the "
                                "predicted class (helpful sign)",
-           criterion="reproduced if share >= 0.8; partly if >= 0.5; not reproduced below; " + FLOOR)
-def influential_class_original(share: float, original_accuracy: float) -> Outcome:
-    if (o := _floor(original_accuracy)):
+           criterion="reproduced if share >= 0.8; partly if >= 0.5; not reproduced below; " + INFLUENCE_FLOOR)
+def influential_class_original(share: float, original_accuracy: float, train_accuracy: float) -> Outcome:
+    if (o := _floor(original_accuracy, train_accuracy)):
         return o
     return graded(round(share, 3), reproduced=share >= 0.8, partly=share >= 0.5)
 
@@ -127,9 +146,9 @@ def influential_class_original(share: float, original_accuracy: float) -> Outcom
            statement="white background: the most influential training image has the class of the original",
            paper=1.0, quantity="share of white-background test images whose most influential training image has "
                                "the true class (helpful sign)",
-           criterion="reproduced if share >= 0.8; partly if >= 0.5; not reproduced below; " + FLOOR)
-def influential_class_white(share: float, original_accuracy: float) -> Outcome:
-    if (o := _floor(original_accuracy)):
+           criterion="reproduced if share >= 0.8; partly if >= 0.5; not reproduced below; " + INFLUENCE_FLOOR)
+def influential_class_white(share: float, original_accuracy: float, train_accuracy: float) -> Outcome:
+    if (o := _floor(original_accuracy, train_accuracy)):
         return o
     return graded(round(share, 3), reproduced=share >= 0.8, partly=share >= 0.5)
 
@@ -141,9 +160,9 @@ def influential_class_white(share: float, original_accuracy: float) -> Outcome:
            quantity="share of styled and of textured test images whose most influential training image's class "
                     "differs from the predicted class",
            criterion="reproduced if the share is >= 0.5 for both styled and textured; partly if for one of them; "
-                     "not reproduced if for neither; " + FLOOR)
-def influential_class_disturbed(styled_differs: float, textured_differs: float, original_accuracy: float) -> Outcome:
-    if (o := _floor(original_accuracy)):
+                     "not reproduced if for neither; " + INFLUENCE_FLOOR)
+def influential_class_disturbed(styled_differs: float, textured_differs: float, original_accuracy: float, train_accuracy: float) -> Outcome:
+    if (o := _floor(original_accuracy, train_accuracy)):
         return o
     held = [styled_differs >= 0.5, textured_differs >= 0.5]
     return graded(f"differs for styled {styled_differs:.2f}, textured {textured_differs:.2f}",
@@ -155,10 +174,10 @@ def influential_class_disturbed(styled_differs: float, textured_differs: float, 
                      "median, wrongly below it", paper="correct above the median, wrong below",
            quantity="accuracy of the styled images with I_avg >= the data set's median vs those below (helpful sign)",
            criterion="reproduced if the accuracy above the median exceeds the accuracy below; not reproduced "
-                     "otherwise; not checked if either group is empty; " + FLOOR,
+                     "otherwise; not checked if either group is empty; " + INFLUENCE_FLOOR,
            verdicts=TWO_WAY_CHECKED)
-def styled_correct_above_median(accuracy_above: float, accuracy_below: float, original_accuracy: float) -> Outcome:
-    if (o := _floor(original_accuracy)):
+def styled_correct_above_median(accuracy_above: float, accuracy_below: float, original_accuracy: float, train_accuracy: float) -> Outcome:
+    if (o := _floor(original_accuracy, train_accuracy)):
         return o
     ours = f"accuracy above median {accuracy_above:.2f}, below {accuracy_below:.2f}"
     if not _finite(accuracy_above, accuracy_below):
@@ -170,10 +189,10 @@ def styled_correct_above_median(accuracy_above: float, accuracy_below: float, or
            statement="styled and textured images' I_avg are more dispersed than the originals'",
            paper="larger dispersion", quantity="standard deviation of the intra-class I_avg per condition",
            criterion="reproduced if both styled and textured std > original std; partly if one; not reproduced "
-                     "if neither; " + FLOOR)
+                     "if neither; " + INFLUENCE_FLOOR)
 def disturbed_more_dispersed(original_std: float, styled_std: float, textured_std: float,
-                             original_accuracy: float) -> Outcome:
-    if (o := _floor(original_accuracy)):
+                             original_accuracy: float, train_accuracy: float) -> Outcome:
+    if (o := _floor(original_accuracy, train_accuracy)):
         return o
     held = [styled_std > original_std, textured_std > original_std]
     return graded(f"std original {original_std:.3g}, styled {styled_std:.3g}, textured {textured_std:.3g}",
@@ -185,9 +204,9 @@ def disturbed_more_dispersed(original_std: float, styled_std: float, textured_st
            paper="highly similar",
            quantity="Pearson r between the original and white-background mean I_Lavg across the 16 layers",
            criterion="reproduced if r >= 0.8 and r exceeds the original-textured correlation; not reproduced "
-                     "otherwise; " + FLOOR, verdicts=TWO_WAY_CHECKED)
-def fig9_original_white_similar(r_white: float, r_textured: float, original_accuracy: float) -> Outcome:
-    if (o := _floor(original_accuracy)):
+                     "otherwise; " + INFLUENCE_FLOOR, verdicts=TWO_WAY_CHECKED)
+def fig9_original_white_similar(r_white: float, r_textured: float, original_accuracy: float, train_accuracy: float) -> Outcome:
+    if (o := _floor(original_accuracy, train_accuracy)):
         return o
     return graded(f"Pearson r = {r_white:.2f} (original vs textured: {r_textured:.2f})",
                   reproduced=_finite(r_white) and r_white >= 0.8 and r_white > r_textured)
@@ -197,10 +216,10 @@ def fig9_original_white_similar(r_white: float, r_textured: float, original_accu
            statement="textured images show high peaks of layer-wise influence toward the last layers",
            paper="high peaks at the last layers",
            quantity="layer (of 16) with the largest |mean I_Lavg| of the textured images",
-           criterion="reproduced if that layer is one of the last four; not reproduced otherwise; " + FLOOR,
+           criterion="reproduced if that layer is one of the last four; not reproduced otherwise; " + INFLUENCE_FLOOR,
            verdicts=TWO_WAY_CHECKED)
-def fig9_textured_last_layers(peak_layer: str, peak_index: int, n_layers: int, original_accuracy: float) -> Outcome:
-    if (o := _floor(original_accuracy)):
+def fig9_textured_last_layers(peak_layer: str, peak_index: int, n_layers: int, original_accuracy: float, train_accuracy: float) -> Outcome:
+    if (o := _floor(original_accuracy, train_accuracy)):
         return o
     return graded(f"largest |mean| at {peak_layer} ({peak_index + 1} of {n_layers})",
                   reproduced=peak_index >= n_layers - 4)
@@ -214,10 +233,10 @@ def fig9_textured_last_layers(peak_layer: str, peak_index: int, n_layers: int, o
            criterion="reproduced if the layer-wise CV accuracy is 5 points above the total's AND 10 above chance "
                      "AND its silhouette is higher by 0.05 and above 0 (16 features vs 1 is not a fair fight for a "
                      "classifier, so the clusters must separate too); partly if the CV criteria only; not "
-                     "reproduced otherwise; " + FLOOR)
+                     "reproduced otherwise; " + INFLUENCE_FLOOR)
 def layerwise_separates_better(cv_layerwise: float, cv_total: float, silhouette_layerwise: float,
-                               silhouette_total: float, chance: float, original_accuracy: float) -> Outcome:
-    if (o := _floor(original_accuracy)):
+                               silhouette_total: float, chance: float, original_accuracy: float, train_accuracy: float) -> Outcome:
+    if (o := _floor(original_accuracy, train_accuracy)):
         return o
     cv = cv_layerwise - cv_total > 0.05 and cv_layerwise - chance > 0.1
     sil = silhouette_layerwise - silhouette_total > 0.05 and silhouette_layerwise > 0
@@ -275,10 +294,10 @@ def fig6_prediction_flips(flip_percent: float, start_correct: bool, p_true_first
            statement="the intra-class influence falls (and turns negative) as the texture dose grows",
            paper="decreases, becomes negative",
            quantity="Pearson r between the texture dose and the intra-class I_avg (helpful sign) of the snapshots",
-           criterion="reproduced if r < -0.5; not reproduced otherwise (also when I_avg is constant); " + FLOOR,
+           criterion="reproduced if r < -0.5; not reproduced otherwise (also when I_avg is constant); " + INFLUENCE_FLOOR,
            verdicts=TWO_WAY_CHECKED)
-def fig6_influence_falls(r: float, last_I_avg: float, original_accuracy: float) -> Outcome:
-    if (o := _floor(original_accuracy)):
+def fig6_influence_falls(r: float, last_I_avg: float, original_accuracy: float, train_accuracy: float) -> Outcome:
+    if (o := _floor(original_accuracy, train_accuracy)):
         return o
     return graded(f"Pearson(dose, I_avg) = {r:.2f}; last I_avg {last_I_avg:.3g}", reproduced=_finite(r) and r < -0.5)
 
@@ -289,9 +308,9 @@ def fig6_influence_falls(r: float, last_I_avg: float, original_accuracy: float) 
            statement="per class, the conditions' I_Lavg vectors form three clusters: {original, white background}, "
                      "{styled}, {textured}", paper="3 of 3 classes shown",
            quantity="share of classes whose 3-cluster cut (average linkage, Euclidean) is the paper's grouping",
-           criterion="reproduced if share >= 0.7; partly if >= 0.3; not reproduced below; " + FLOOR)
-def fig8_three_clusters(share: float, n_classes: int, original_accuracy: float) -> Outcome:
-    if (o := _floor(original_accuracy)):
+           criterion="reproduced if share >= 0.7; partly if >= 0.3; not reproduced below; " + INFLUENCE_FLOOR)
+def fig8_three_clusters(share: float, n_classes: int, original_accuracy: float, train_accuracy: float) -> Outcome:
+    if (o := _floor(original_accuracy, train_accuracy)):
         return o
     return graded(f"{share:.2f} of {n_classes} classes", reproduced=share >= 0.7, partly=share >= 0.3)
 
@@ -299,9 +318,9 @@ def fig8_three_clusters(share: float, n_classes: int, original_accuracy: float) 
 @BOOK.rule("fig8_white_closest", owner="23_influence_clustering", source="Fig. 8B,D,F",
            statement="white background is the condition closest to the original (Pearson correlation distance)",
            paper="closest", quantity="share of classes where white background has the smallest 1 − ρ to the original",
-           criterion="reproduced if share >= 0.7; partly if >= 0.3; not reproduced below; " + FLOOR)
-def fig8_white_closest(share: float, original_accuracy: float) -> Outcome:
-    if (o := _floor(original_accuracy)):
+           criterion="reproduced if share >= 0.7; partly if >= 0.3; not reproduced below; " + INFLUENCE_FLOOR)
+def fig8_white_closest(share: float, original_accuracy: float, train_accuracy: float) -> Outcome:
+    if (o := _floor(original_accuracy, train_accuracy)):
         return o
     return graded(f"closest for {share:.2f} of classes", reproduced=share >= 0.7, partly=share >= 0.3)
 
@@ -337,4 +356,33 @@ def fig10_original_white_alike(r_white: float, r_textured: float, r_styled: floa
                   reproduced=_finite(r_white) and r_white > max(r_textured, r_styled))
 
 
-__all__ = ["BOOK", "ORIGINAL_ACCURACY_FLOOR", "REPRODUCED", "NOT_REPRODUCED"]
+# ------------------------------------------------------------------------------------------ notebook 25
+
+
+@BOOK.rule("retrain_top_layers_best", owner="25_retrain_by_layer", source="§5 Conclusion (beyond the paper)",
+           statement="fine-tuning the layers whose layer-wise influence departs most between textured and original "
+                     "images (Fig. 9's measure) overcomes the texture bias better than fine-tuning k random layers or "
+                     "the k least departing ones, with the same budget",
+           paper="layer-wise influence shows which layers to retrain",
+           quantity="shape bias on cue-conflict images after fine-tuning the top-k / k random / bottom-k layers on "
+                    "shape-consistent data (mean ± sd over seeds and random draws)",
+           criterion="reproduced if the top-k mean shape bias exceeds BOTH the random-k and the bottom-k mean by more "
+                     "than the sum of the two arms' standard deviations; partly if it does so for one of them; not "
+                     "reproduced otherwise; not checked if fine-tuning ALL layers raises the shape bias by less than "
+                     "0.05 over the net before fine-tuning (the budget cannot move the bias, so no choice of layers "
+                     "can be told apart); " + FLOOR + f"; not checked if the training accuracy < {TRAIN_ACCURACY_FLOOR}")
+def retrain_top_layers_best(top: float, top_sd: float, random: float, random_sd: float, bottom: float,
+                            bottom_sd: float, all_layers: float, before: float, k: int, original_accuracy: float,
+                            train_accuracy: float) -> Outcome:
+    if (o := _floor(original_accuracy, train_accuracy)):
+        return o
+    ours = (f"k={k}: shape bias top-k {top:.2f} ± {top_sd:.2f}, random-k {random:.2f} ± {random_sd:.2f}, bottom-k "
+            f"{bottom:.2f} ± {bottom_sd:.2f}; all layers {all_layers:.2f}, before {before:.2f}")
+    if not _finite(all_layers, before) or all_layers - before < 0.05:
+        return not_checked("precondition failed: fine-tuning all layers did not raise the shape bias by 0.05", ours)
+    beats = [_finite(top, other, top_sd, sd) and top - other > top_sd + sd
+             for other, sd in ((random, random_sd), (bottom, bottom_sd))]
+    return graded(ours, reproduced=all(beats), partly=any(beats))
+
+
+__all__ = ["BOOK", "ORIGINAL_ACCURACY_FLOOR", "TRAIN_ACCURACY_FLOOR", "REPRODUCED", "NOT_REPRODUCED"]

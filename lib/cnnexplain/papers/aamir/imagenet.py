@@ -14,7 +14,7 @@ style transfer also needs VGG19's, see :func:`cnnexplain.methods.style.vgg19_fea
 
 The paper trained/evaluated on 30 images × 1000 classes; its influence scores need only the training
 images whose influence is read, so here the training set is ``n_train_per_wnid`` (default 30, as the
-paper) images of each of the 19 wnids of its 10 classes. The loss is VGG16's own 1000-way cross-entropy
+paper; the preset uses 200: >= 200 per class) images of each of the 19 wnids of its 10 classes. The loss is VGG16's own 1000-way cross-entropy
 with each image's ImageNet index (the loss the network was trained with, Eq. 1); analyses use the
 paper's 10 class groups (a prediction is correct when the 1000-way argmax falls in the true group).
 

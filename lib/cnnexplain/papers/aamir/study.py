@@ -28,7 +28,7 @@ import hashlib
 import json
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -67,6 +67,7 @@ class StudyConfig:
     batch_size: int = 32
     lr: float = 1e-3
     weight_decay: float = 0.0
+    schedule: str = "constant"  # or "cosine": lr annealed to 0, so θ̂ is not a point of the last epoch's oscillation
     style_method: str = "gatys"
     style_steps: int = 60
     seed: int = 0
@@ -80,12 +81,15 @@ class StudyConfig:
         from cnnexplain.methods import style
         from cnnexplain.models import cnns
 
-        return source_key(asdict(self), build_study, make_world_data, world, style, cnns, training, seeding)
+        return source_key(asdict(self), build_study, training_end_state, make_world_data, world, style, cnns, training,
+                          seeding)
 
     def __post_init__(self):
         for name in ("n_train_per_class", "n_test_per_class", "epochs", "batch_size", "width", "hidden"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"StudyConfig.{name} must be at least 1, got {getattr(self, name)!r}")
+        if self.schedule not in ("constant", "cosine"):
+            raise ValueError(f"schedule must be 'constant' or 'cosine', got {self.schedule!r}")
         if self.style_method not in ("gatys", "colour"):
             raise ValueError(f"style_method must be 'gatys' or 'colour', got {self.style_method!r}")
 
@@ -185,17 +189,48 @@ def study_dir(config: StudyConfig, root: str | Path | None = None) -> Path:
     return Path(root) / "aamir" / config.key()
 
 
-def make_world_data(config: StudyConfig):
+def make_world_data(config: StudyConfig, timings: dict | None = None):
     """Training batch and the four test batches of the world (the same seed → the same objects in every
-    test condition)."""
+    test condition). ``timings`` (a dict) receives the seconds of each step: ``world_train_s`` (training
+    images), ``world_test_s`` (original, white-background and textured test images), ``styled_test_s``
+    (style transfer of the styled condition)."""
+    timings = {} if timings is None else timings
+    start = time.perf_counter()
     train_batch = world.make_dataset(config.n_train_per_class, "original", seed=1000 * config.seed + 1,
                                      texture_prob=config.texture_prob, shape_prob=config.shape_prob,
                                      size=config.image_size)
-    tests = {c: world.make_dataset(config.n_test_per_class, c, seed=1000 * config.seed + 2, texture_prob=1.0,
-                                   size=config.image_size, style_method=config.style_method,
-                                   style_steps=config.style_steps)
-             for c in CONDITIONS}
+    timings["world_train_s"] = time.perf_counter() - start
+    tests = {}
+    for c in CONDITIONS:
+        start = time.perf_counter()
+        tests[c] = world.make_dataset(config.n_test_per_class, c, seed=1000 * config.seed + 2, texture_prob=1.0,
+                                      size=config.image_size, style_method=config.style_method,
+                                      style_steps=config.style_steps)
+        key = "styled_test_s" if c == "styled" else "world_test_s"
+        timings[key] = timings.get(key, 0.0) + time.perf_counter() - start
     return train_batch, tests
+
+
+def training_end_state(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 256) -> dict:
+    """How close the trained θ̂ is to a minimum of the training loss (influence functions assume one), in
+    eval mode over the whole training set: accuracy, mean cross-entropy, and the norm of the full-batch
+    gradient ‖∇_θ (1/n) Σ_i L(x_i, θ̂)‖ (also relative to the parameters' norm)."""
+    model.eval()
+    params = [p for p in model.parameters() if p.requires_grad]
+    grads = [torch.zeros_like(p) for p in params]
+    loss_sum, correct = 0.0, 0
+    for start in range(0, len(x), batch_size):
+        xb, yb = x[start:start + batch_size], y[start:start + batch_size]
+        logits = model(xb)
+        loss = nn.functional.cross_entropy(logits, yb, reduction="sum")
+        for acc, g in zip(grads, torch.autograd.grad(loss, params)):
+            acc += g
+        loss_sum += float(loss.detach())
+        correct += int((logits.argmax(1) == yb).sum())
+    norm = float(torch.sqrt(sum((g / len(x)).pow(2).sum() for g in grads)))
+    pnorm = float(torch.sqrt(sum(p.detach().pow(2).sum() for p in params)))
+    return {"final_train_accuracy_eval": correct / len(x), "final_train_loss_eval": loss_sum / len(x),
+            "final_gradient_norm": norm, "final_gradient_norm_relative": norm / max(pnorm, 1e-30)}
 
 
 def build_study(config: StudyConfig = StudyConfig(), cache_root: str | Path | None = None, use_cache: bool = True,
@@ -207,15 +242,17 @@ def build_study(config: StudyConfig = StudyConfig(), cache_root: str | Path | No
 
     folder = study_dir(config, cache_root)
     data_file = folder / "data.pt"
+    step_timings: dict = {}
     if use_cache and data_file.exists():  # the styled condition (Gatys) is the slow part: generate once
         saved = torch.load(data_file, weights_only=True)
         train_batch = world.WorldBatch(saved["x_train"], saved["y_train"], saved["m_train"], saved["t_train"], "original")
         tests = {c: world.WorldBatch(saved[f"x_{c}"], saved[f"y_{c}"], saved[f"m_{c}"], saved[f"t_{c}"], c)
                  for c in CONDITIONS}
     else:
-        train_batch, tests = make_world_data(config)
+        train_batch, tests = make_world_data(config, step_timings)
         if use_cache:
             folder.mkdir(parents=True, exist_ok=True)
+            (folder / "data.json").write_text(json.dumps(step_timings))
             payload = {"x_train": train_batch.images, "y_train": train_batch.labels, "m_train": train_batch.masks,
                        "t_train": train_batch.texture_labels}
             for c in CONDITIONS:
@@ -227,7 +264,9 @@ def build_study(config: StudyConfig = StudyConfig(), cache_root: str | Path | No
     model = VGG16Small(num_classes=len(world.CLASSES), image_size=config.image_size, width=config.width,
                        hidden=config.hidden)
     weights = folder / "model.pt"
-    info = {"config": asdict(config), "cache": str(folder)}
+    if not step_timings and (folder / "data.json").exists():  # the data came from the cache: its timings too
+        step_timings = json.loads((folder / "data.json").read_text())
+    info = {"config": asdict(config), "cache": str(folder), **step_timings}
     if use_cache and weights.exists():
         model.load_state_dict(torch.load(weights, weights_only=True))
         info["trained_now"] = False
@@ -238,17 +277,18 @@ def build_study(config: StudyConfig = StudyConfig(), cache_root: str | Path | No
         start = time.perf_counter()
         history = training.fit(model, train_batch.images, train_batch.labels, epochs=config.epochs,
                                batch_size=config.batch_size, lr=config.lr, weight_decay=config.weight_decay,
-                               seed=config.seed, progress=progress)
+                               seed=config.seed, progress=progress, schedule=config.schedule)
         seconds = time.perf_counter() - start
-        info.update(trained_now=True, train_seconds=seconds, train_loss=list(history.loss),
-                    train_accuracy=list(history.accuracy))
+        end_state = training_end_state(model, train_batch.images, train_batch.labels)
+        meta = {"train_seconds": seconds, "train_loss": list(history.loss), "train_accuracy": list(history.accuracy),
+                **end_state}
+        info.update(trained_now=True, **meta)
         if use_cache:
             folder.mkdir(parents=True, exist_ok=True)
             tmp = weights.with_suffix(".tmp")
             torch.save(model.state_dict(), tmp)
             tmp.replace(weights)
-            (folder / "train.json").write_text(json.dumps({"train_seconds": seconds, "train_loss": list(history.loss),
-                                                           "train_accuracy": list(history.accuracy)}))
+            (folder / "train.json").write_text(json.dumps(meta))
     model.eval()
     x_test = torch.cat([tests[c].images for c in CONDITIONS])
     y_test = torch.cat([tests[c].labels for c in CONDITIONS])
@@ -310,7 +350,7 @@ def hessian_subset(n_train: int, n_hessian: int | None, seed: int = 0) -> torch.
 def compute_influence(study: Study, damping: float | str = "auto", n_hessian: int | None = 256, cg_iterations: int = 50,
                       cg_rtol: float = 1e-3, batch_size: int = 64, use_cache: bool = True, progress: bool = True,
                       global_influence: bool = False, layers=None, solver: str = "cg", sign: str = ANALYSIS_SIGN,
-                      auto_damping_start: float = 1e-2):
+                      auto_damping_start: float = 1e-2, hessian_sample: int = 0, n_hessian_samples: int = 1):
     """Layer-wise influence scores of every training image on every test image (Eq. 5–7).
 
     ``solver="exact"``: per layer, the block Hessian over the ``n_hessian`` images is held as low-rank
@@ -328,7 +368,9 @@ def compute_influence(study: Study, damping: float | str = "auto", n_hessian: in
     ``global_influence`` the same is done once more with ONE block of all parameters (Koh & Liang's global
     influence, cross-layer curvature included). ``layers`` restricts the layer-wise scores to some blocks
     by module path (e.g. to skip VGG16's 103M-parameter fc6, ``classifier.0``, on a small machine).
-    ``sign``: the sign the scores carry (:data:`ANALYSIS_SIGN`).
+    ``sign``: the sign the scores carry (:data:`ANALYSIS_SIGN`). ``hessian_sample`` (0-based, of
+    ``n_hessian_samples`` disjoint ones, :func:`hessian_samples`): which Hessian sample; 0 is always
+    :func:`hessian_subset`'s.
 
     Returns ``(scores, global_scores_or_None, timings)``; the scores are cached beside the model when the
     study has a cache folder and ``use_cache``.
@@ -340,6 +382,8 @@ def compute_influence(study: Study, damping: float | str = "auto", n_hessian: in
                  len(study.x_train), "eq5-harmful", "module-paths"] + ([solver] if solver != "cg" else [])
     if damping == "auto":
         key_items.append(auto_damping_start)
+    if hessian_sample:
+        key_items += ["sample", hessian_sample, n_hessian_samples]
     from cnnexplain.cache import source_key  # the key follows the influence code (a sign change, a new solver)
     from cnnexplain.methods.influence_functions import hvp, layerwise, solvers
 
@@ -351,7 +395,8 @@ def compute_influence(study: Study, damping: float | str = "auto", n_hessian: in
         scores = InfluenceScores(saved["layers"], meta["block_names"], meta["timings"], "harmful").with_sign(sign)
         glob = InfluenceScores(saved["global"], ["all"], {}, "harmful").with_sign(sign) if "global" in saved else None
         return scores, glob, dict(meta["timings"], from_cache=True, sign=sign)
-    subset = hessian_subset(len(study.x_train), n_hessian, seed=0)
+    subset = (hessian_samples(len(study.x_train), n_hessian, n_hessian_samples)[hessian_sample] if hessian_sample
+              else hessian_subset(len(study.x_train), n_hessian, seed=0))
     y_train_loss, y_test_loss = study.loss_labels()
     xh, yh = study.x_train[subset], y_train_loss[subset]
     timings: dict = {}
@@ -421,6 +466,210 @@ def _solve(study, xh, yh, blocks, y_test, y_train, progress, **options):
         warnings.simplefilter("ignore", category=ConvergenceWarning)  # recorded in solver.reports, reported
         scores = calc.scores(study.x_test, y_test, study.x_train, y_train, progress=progress)
     return scores, calc
+
+
+GRID_DAMPINGS = (1e-3, 1e-2, 1e-1)
+"""The damping values λ every influence claim is judged on (the reference is 1e-2)."""
+SAMPLE_NAMES = "ABCDEFGH"
+
+
+def hessian_samples(n_train: int, n_hessian: int, n_samples: int = 2, seed: int = 0) -> list[torch.Tensor]:
+    """``n_samples`` DISJOINT sets of ``n_hessian`` training indices (sorted), drawn from one seeded
+    permutation; the first is :func:`hessian_subset`'s (the same seed gives the same first sample)."""
+    if n_hessian < 1 or n_samples < 1:
+        raise ValueError(f"n_hessian and n_samples must be at least 1, got {n_hessian}, {n_samples}")
+    if n_hessian * n_samples > n_train:
+        raise ValueError(f"{n_samples} disjoint Hessian samples of {n_hessian} images need {n_hessian * n_samples} "
+                         f"training images; the training set has {n_train}")
+    g = torch.Generator().manual_seed(seed)
+    perm = torch.randperm(n_train, generator=g)
+    return [perm[i * n_hessian:(i + 1) * n_hessian].sort().values for i in range(n_samples)]
+
+
+def grid_cell(damping: float, sample: str) -> str:
+    """The name of one cell of the sensitivity grid, e.g. ``"λ=0.01, sample A"``."""
+    return f"λ={damping:g}, sample {sample}"
+
+
+@dataclass
+class InfluenceGrid:
+    """Layer-wise influence scores of the same test and training images on a grid of damping values λ and
+    disjoint Hessian samples (:func:`compute_influence_grid`): ``scores[cell name]`` (:func:`grid_cell`),
+    the ``reference`` cell (λ = 1e-2, sample A: what the figures show), Koh & Liang's global scores at the
+    reference cell (or None), the timings and solver reports, and (with the global solve) the layer-wise
+    scores in Eq. 6's printed form (full test gradient, full H⁻¹, layer-l training gradient)."""
+
+    scores: dict[str, InfluenceScores]
+    dampings: tuple[float, ...]
+    samples: tuple[str, ...]
+    reference: str
+    global_scores: InfluenceScores | None = None
+    timings: dict = field(default_factory=dict)
+    printed_eq6: InfluenceScores | None = None  # with the global solve: −∇L(test)ᵀH⁻¹∇_{θ^l}L(train) per layer
+
+    @property
+    def reference_scores(self) -> InfluenceScores:
+        return self.scores[self.reference]
+
+    def cells_reference_first(self) -> list[str]:
+        """The cell names, the reference cell first (so a grid verdict's value is the reference cell's)."""
+        return [self.reference] + [c for c in self.scores if c != self.reference]
+
+    def cell(self, damping: float, sample: str) -> InfluenceScores:
+        return self.scores[grid_cell(damping, sample)]
+
+    def with_sign(self, sign: str) -> "InfluenceGrid":
+        flip = lambda x: None if x is None else x.with_sign(sign)  # noqa: E731
+        return InfluenceGrid({k: v.with_sign(sign) for k, v in self.scores.items()}, self.dampings, self.samples,
+                             self.reference, flip(self.global_scores), dict(self.timings, sign=sign),
+                             flip(self.printed_eq6))
+
+
+def compute_influence_grid(study: Study, dampings=GRID_DAMPINGS, n_hessian: int = 256, n_samples: int = 2,
+                           reference_damping: float = 1e-2, batch_size: int = 64, global_influence: bool = False,
+                           check_residuals: int = 2, use_cache: bool = True, progress: bool = True,
+                           sign: str = ANALYSIS_SIGN) -> InfluenceGrid:
+    """Layer-wise influence (Eq. 5–7, block-diagonal: ∇_{θ^l}L(test)ᵀ(H_l + λI)⁻¹∇_{θ^l}L(train) per layer)
+    on every cell of damping λ ∈ ``dampings`` × ``n_samples`` disjoint Hessian samples of ``n_hessian``
+    training images (:func:`hessian_samples`), so a claim can be judged on all of them.
+
+    Per sample, the exact Gauss-Newton block Hessians are held as low-rank factors (as ``solver="exact"`` of
+    :func:`compute_influence`) and solved for every λ by
+    :func:`cnnexplain.methods.influence_functions.solvers.woodbury_grid`, which forms each block's kernel
+    once and repeats only the small Cholesky per λ; with ``global_influence`` Koh & Liang's global solve at
+    the reference cell comes from the same kernels. Then ONE streaming pass over the training set scores
+    every cell at once (the per-sample gradients are the expensive part, shared by all cells). Each block's
+    residual is checked at the reference λ against independent forward-over-reverse HVPs on
+    ``check_residuals`` test images. Cached beside the study like :func:`compute_influence`."""
+    from cnnexplain.methods.influence_functions.hvp import BlockHessian
+    from cnnexplain.methods.influence_functions.solvers import woodbury_grid
+
+    dampings = tuple(float(d) for d in dampings)
+    if reference_damping not in dampings:
+        raise ValueError(f"the reference damping {reference_damping} must be one of the grid's {dampings}")
+    names = tuple(SAMPLE_NAMES[:n_samples])
+    reference = grid_cell(reference_damping, names[0])
+    digest = hashlib.sha256(study.x_test.numpy().tobytes()).hexdigest()[:12]
+    from cnnexplain.cache import source_key
+    from cnnexplain.methods.influence_functions import hvp, layerwise, solvers
+
+    key = source_key([dampings, n_hessian, n_samples, reference_damping, global_influence, check_residuals, digest,
+                      len(study.x_test), len(study.x_train), "grid", "eq5-harmful"],
+                     compute_influence_grid, hessian_samples, layerwise, hvp, solvers, length=12)
+    path = study.cache / f"influence_grid_{key}.pt" if (study.cache is not None and use_cache) else None
+    if path is not None and path.exists():
+        saved = torch.load(path, weights_only=True)
+        meta = json.loads(path.with_suffix(".json").read_text())
+        scores = {c: InfluenceScores(saved[c], meta["block_names"], {}, "harmful") for c in meta["cells"]}
+        printed = glob = None
+        if "printed_eq6" in saved:
+            printed = InfluenceScores(saved["printed_eq6"], meta["block_names"], {}, "harmful")
+            glob = InfluenceScores(printed.layers.sum(-1, keepdim=True), ["all"], {}, "harmful")
+        timings = dict(meta["timings"], from_cache=True)
+        return InfluenceGrid(scores, dampings, names, reference, glob, timings, printed).with_sign(sign)
+    y_train_loss, y_test_loss = study.loss_labels()
+    start = time.perf_counter()
+    timings: dict = {"block_hessians_s": 0.0, "solve_s": 0.0, "residual_check_s": 0.0}
+    stacked, cells, rows, glob_side, calc = None, [], [], None, None
+    test_grads = None
+    for sample, index in zip(names, hessian_samples(len(study.x_train), n_hessian, n_samples)):
+        xh, yh = study.x_train[index], y_train_loss[index]
+        calc = LayerwiseInfluence(study.model, xh, yh, hessian="low-rank", solver="woodbury",
+                                  damping=reference_damping, batch_size=batch_size, hvp="forward-over-reverse")
+        if test_grads is None:
+            t = time.perf_counter()
+            test_grads = calc.test_gradients(study.x_test, y_test_loss)
+            timings["test_gradients_s"] = time.perf_counter() - t
+        operators = calc.block_operators()
+        timings["block_hessians_s"] += calc.timings["block_hessians_s"]
+        t = time.perf_counter()
+        want_global = global_influence and sample == names[0]
+        solutions, glob_solution, residuals = woodbury_grid([op.factor for op in operators], test_grads, dampings,
+                                                            reference_damping if want_global else None)
+        timings["solve_s"] += time.perf_counter() - t
+        t = time.perf_counter()
+        i_ref = dampings.index(reference_damping)
+        for l, (block, op) in enumerate(zip(calc.blocks, operators)):
+            k = min(check_residuals, len(study.x_test)) if sample == names[0] else 0  # HVPs cost: sample A only
+            s_ref, g = solutions[i_ref][l][:k], test_grads[l][:k]
+            h = BlockHessian(calc.fn, block, xh, yh, batch_size=batch_size)
+            r = h.matvec(s_ref) + reference_damping * s_ref - g
+            hvp_residual = float((r.norm(dim=1) / g.norm(dim=1).clamp_min(1e-30)).max()) if k else float("nan")
+            for i, damping in enumerate(dampings):
+                rows.append({"sample": sample, "damping": damping, "block": block.name, "rank": int(op.factor.shape[0]),
+                             "parameters": int(op.factor.shape[1]), "woodbury_residual": residuals[i][l],
+                             "relative_error": hvp_residual if i == i_ref else float("nan"),
+                             "gauss_newton_vs_hvp": float(calc.gauss_newton_error[l])})
+        timings["residual_check_s"] += time.perf_counter() - t
+        calc.release_block_operators()
+        del operators
+        for i, damping in enumerate(dampings):
+            cells.append(grid_cell(damping, sample))
+            stacked = solutions[i] if stacked is None else [torch.cat([a, b]) for a, b in zip(stacked, solutions[i])]
+        if glob_solution is not None:
+            glob_side = glob_solution
+    n_test = len(study.x_test)
+    if glob_side is not None:
+        stacked = [torch.cat([a, b]) for a, b in zip(stacked, glob_side)]
+    t = time.perf_counter()
+    layers = calc.training_pass(stacked, study.x_train, y_train_loss, progress=progress)  # (cells·n_test, n_train, L)
+    timings["training_pass_s"] = time.perf_counter() - t
+    scores = {c: InfluenceScores(layers[i * n_test:(i + 1) * n_test].clone(), calc.block_names, {}, "harmful")
+              for i, c in enumerate(cells)}
+    glob = printed = None
+    if glob_side is not None:  # the global solve split by the training gradient's layer: Eq. 6 as printed
+        printed = InfluenceScores(layers[len(cells) * n_test:].clone(), calc.block_names, {}, "harmful")
+        glob = InfluenceScores(printed.layers.sum(-1, keepdim=True), ["all"], {}, "harmful")
+    del layers
+    timings.update(total_s=time.perf_counter() - start, n_hessian=n_hessian, n_samples=n_samples,
+                   dampings=list(dampings), reference=reference, n_train=len(study.x_train), n_test=n_test,
+                   n_layers=len(calc.block_names), damping_used=reference_damping, damping_raises=[],
+                   method="exact", solver=rows)
+    if path is not None:
+        payload = {c: scores[c].layers for c in cells}
+        if printed is not None:
+            payload["printed_eq6"] = printed.layers
+        torch.save(payload, path)
+        path.with_suffix(".json").write_text(json.dumps({"block_names": calc.block_names, "cells": cells,
+                                                         "timings": timings}))
+    return InfluenceGrid(scores, dampings, names, reference, glob, timings, printed).with_sign(sign)
+
+
+def sensitivity_table(grid: InfluenceGrid, aliases=None) -> pd.DataFrame:
+    """How stable the layer-wise scores are (issue: verdicts that survive damping and the Hessian sample):
+    per layer (and the total I_total), for each comparison of the reference cell with another cell — the
+    other Hessian sample at the reference λ, and each other λ on sample A — the Pearson r over all
+    (test, training) pairs, the share of test images whose most influential training image (argmax) is
+    the same, and the ratio of the scores' standard deviations (how much λ scales them)."""
+    ref = grid.reference_scores
+    ref_damping = grid.timings.get("damping_used", 1e-2)
+    others = [grid_cell(ref_damping, s) for s in grid.samples[1:]]
+    others += [grid_cell(d, grid.samples[0]) for d in grid.dampings if grid_cell(d, grid.samples[0]) != grid.reference]
+    names = list(aliases) if aliases is not None else list(ref.block_names)
+    rows = []
+    for other in others:
+        b = grid.scores[other]
+        pairs = [(n, ref.layers[..., l], b.layers[..., l]) for l, n in enumerate(names)] + [("total", ref.total, b.total)]
+        for layer, x, y in pairs:
+            xf, yf = x.flatten().double(), y.flatten().double()
+            r = float(torch.corrcoef(torch.stack([xf, yf]))[0, 1]) if xf.std() > 0 and yf.std() > 0 else float("nan")
+            rows.append({"comparison": f"{grid.reference} vs {other}", "layer": layer, "pearson": r,
+                         "same_top_image": float((x.argmax(1) == y.argmax(1)).double().mean()),
+                         "std_ratio_other_over_reference": float(yf.std() / xf.std()) if xf.std() > 0 else float("nan")})
+    return pd.DataFrame(rows)
+
+
+def sensitivity_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per comparison of :func:`sensitivity_table`: min / median per-layer Pearson, min / median
+    per-layer same-top-image rate, and the total's Pearson and same-top rate (what REPORT.md shows)."""
+    layers = table[table.layer != "total"].groupby("comparison", sort=False)
+    total = table[table.layer == "total"].set_index("comparison")
+    out = pd.DataFrame({"layer_pearson_min": layers.pearson.min(), "layer_pearson_median": layers.pearson.median(),
+                        "layer_same_top_min": layers.same_top_image.min(),
+                        "layer_same_top_median": layers.same_top_image.median(),
+                        "total_pearson": total.pearson, "total_same_top": total.same_top_image,
+                        "layer_std_ratio_median": layers.std_ratio_other_over_reference.median()})
+    return out.reset_index()
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -655,7 +904,8 @@ def texture_patch_table(model: nn.Module, class_names, n_per_class: int = 5, see
 def texture_dose(study: Study, content_index: int, texture: torch.Tensor, steps: int = 30,
                  snapshot_every: int = 3, damping: float | str = "auto", n_hessian: int | None = 256,
                  cg_iterations: int = 50, seed: int = 0, calc: LayerwiseInfluence | None = None, solver: str = "cg",
-                 sign: str = ANALYSIS_SIGN, auto_damping_start: float = 1e-2):
+                 sign: str = ANALYSIS_SIGN, auto_damping_start: float = 1e-2, grid_dampings=None,
+                 n_hessian_samples: int = 1):
     """Fig. 6: transfer ``texture`` onto the test image ``content_index`` step by step (Gatys texture
     transfer, :func:`cnnexplain.methods.style.texture_transfer` from the content image — the paper starts from the
     object on a WHITE background, so pass a ``white_background`` test image) and, at every snapshot,
@@ -665,7 +915,15 @@ def texture_dose(study: Study, content_index: int, texture: torch.Tensor, steps:
     The texture dose is the step / ``steps`` in % (the paper's 'texture %' is its transfer iteration).
     ``solver``: "exact" (low-rank Woodbury, as :func:`compute_influence`) or "cg". Scores carry
     ``sign`` (:data:`ANALYSIS_SIGN`: helpful) and the λ used is ``table.attrs["damping_used"]``
-    (``damping="auto"`` raises it from the solver's structured error). Returns ``(table, snapshots (k, 3, H, W))``."""
+    (``damping="auto"`` raises it from the solver's structured error; each raise is listed in
+    ``table.attrs["damping_raises"]``, and CG blocks that did not converge are counted in
+    ``table.attrs["blocks_not_converged"]`` — the solver's ConvergenceWarnings are recorded there, not shown).
+
+    ``grid_dampings`` with ``n_hessian_samples``: the scores on the sensitivity grid as notebook 21 (every λ ×
+    disjoint Hessian samples; the exact solver shares one factorisation per sample and one training pass,
+    CG solves each cell); ``I_avg_intra`` is then the reference cell's (λ = ``damping``, sample A) and one
+    column ``I_avg_intra[<cell>]`` per cell is added (``table.attrs["grid"]`` lists the cells).
+    Returns ``(table, snapshots (k, 3, H, W))``."""
     from cnnexplain.methods.style import texture_transfer
 
     content = study.x_test[content_index:content_index + 1]
@@ -690,9 +948,35 @@ def texture_dose(study: Study, content_index: int, texture: torch.Tensor, steps:
         else:
             raise ValueError(f"solver must be 'exact' or 'cg', got {solver!r}")
     labels = torch.full((len(images),), int(y_test_loss[content_index]), dtype=torch.long)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", category=ConvergenceWarning)  # counted in table.attrs below
-        scores = calc.scores(images, labels, study.x_train, y_train_loss, progress=False).with_sign(sign)
+    cells = {}
+    if grid_dampings is not None and solver == "exact":
+        snapshots = replace(study, x_test=images, y_test=torch.full((len(images),), label, dtype=torch.long),
+                            conditions=np.array(["dose"] * len(images)), cache=None,
+                            texture_labels=torch.full((len(images),), -1, dtype=torch.long),
+                            info=dict(study.info, loss_labels_test=labels))
+        grid = compute_influence_grid(snapshots, dampings=grid_dampings, n_hessian=n_hessian,
+                                      n_samples=n_hessian_samples, reference_damping=calc.damping, use_cache=False,
+                                      progress=False, sign=sign, check_residuals=0)  # the same solves are checked in 21
+        cells, scores = {c: grid.scores[c] for c in grid.cells_reference_first()}, grid.reference_scores
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=ConvergenceWarning)  # counted in table.attrs below
+            scores = calc.scores(images, labels, study.x_train, y_train_loss, progress=False).with_sign(sign)
+        if grid_dampings is not None:  # CG: one calculator per cell (its own λ and Hessian sample)
+            samples = hessian_samples(len(study.x_train), n_hessian, n_hessian_samples)
+            for i, index in enumerate(samples):
+                for d in grid_dampings:
+                    cell_calc = LayerwiseInfluence(study.model, study.x_train[index], y_train_loss[index],
+                                                   blocks=calc.blocks, solver=CGSolver(rtol=1e-3, maxiter=cg_iterations),
+                                                   damping="auto" if damping == "auto" else d, auto_damping_start=d,
+                                                   batch_size=64, hvp="forward-over-reverse")
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore", category=ConvergenceWarning)  # counted below
+                        cells[grid_cell(d, SAMPLE_NAMES[i])] = cell_calc.scores(
+                            images, labels, study.x_train, y_train_loss, progress=False).with_sign(sign)
+                    calc.solver.reports.extend(cell_calc.solver.reports)
+            first = grid_cell(calc.damping, SAMPLE_NAMES[0])
+            cells = {c: cells[c] for c in ([first] if first in cells else []) + [c for c in cells if c != first]}
     intra = class_averages(scores.total, study.y_train, len(study.class_names))[:, label].numpy()
     prob = torch.softmax(training.predict(study.model, images), 1)
     groups = study.info.get("groups")  # paper profile: ImageNet index -> paper class (-1 outside the 10)
@@ -703,9 +987,12 @@ def texture_dose(study: Study, content_index: int, texture: torch.Tensor, steps:
     table = pd.DataFrame({"step": steps_taken, "texture_percent": 100.0 * np.array(steps_taken) / steps,
                           "predicted_class": names[predicted], "p_true": p_true,
                           "I_avg_intra": intra, "influential_class": names[study.y_train.numpy()[top]]})
+    for cell, cell_scores in cells.items():
+        table[f"I_avg_intra[{cell}]"] = class_averages(cell_scores.total, study.y_train,
+                                                       len(study.class_names))[:, label].numpy()
     table["sign"] = sign  # of I_avg_intra
     table.attrs.update(sign=sign, damping_used=calc.damping, damping_raises=list(calc.damping_raises),
-                       blocks_not_converged=sum(not r.converged for r in calc.solver.reports))
+                       blocks_not_converged=sum(not r.converged for r in calc.solver.reports), grid=list(cells))
     return table, images
 
 

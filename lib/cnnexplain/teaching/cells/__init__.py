@@ -12,7 +12,7 @@ import importlib
 from dataclasses import dataclass, field
 
 KINDS = ("predict", "parameter", "implement")
-MODULES = ("nb00", "nb10", "nb11", "nb12", "nb20", "nb21", "nb22", "nb23", "nb24", "nb30", "nb31", "nb32",
+MODULES = ("nb00", "nb10", "nb11", "nb12", "nb20", "nb21", "nb22", "nb23", "nb24", "nb25", "nb30", "nb31", "nb32",
            "nb40", "nb41", "nb42", "nb50")
 
 
