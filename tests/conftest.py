@@ -40,6 +40,20 @@ def gap_net():
     return GAPCNN(in_channels=1, num_classes=3, width=4).eval()
 
 
+@pytest.fixture
+def tiny_relu_problem():
+    """A float64 conv + two Linear ReLU net (3 blocks) with 6 Hessian images of 8x8 and 4 classes: small enough
+    for dense reference inverses (tests/test_aamir_exact_ihvp.py, tests/test_aamir_grid.py)."""
+    from torch import nn
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 3, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(3 * 3 * 3, 5),
+                          nn.ReLU(), nn.Linear(5, 4)).double().eval()
+    x = torch.randn(6, 1, 8, 8, dtype=torch.float64)
+    y = torch.tensor([0, 1, 2, 3, 0, 1])
+    return model, x, y
+
+
 def pytest_unconfigure(config):
     if _SESSION_CACHE is not None:
         shutil.rmtree(_SESSION_CACHE, ignore_errors=True)

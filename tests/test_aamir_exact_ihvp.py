@@ -10,17 +10,8 @@ from cnnexplain.methods.influence_functions.layerwise import LayerwiseInfluence
 from cnnexplain.methods.influence_functions.solvers import WoodburySolver
 
 
-def _net():
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(1, 3, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(3 * 3 * 3, 5),
-                          nn.ReLU(), nn.Linear(5, 4)).double().eval()
-    x = torch.randn(6, 1, 8, 8, dtype=torch.float64)
-    y = torch.tensor([0, 1, 2, 3, 0, 1])
-    return model, x, y
-
-
-def test_factors_equal_hvp_block_hessians():
-    model, x, y = _net()
+def test_factors_equal_hvp_block_hessians(tiny_relu_problem):
+    model, x, y = tiny_relu_problem
     blocks = parameter_blocks(model, example_input=x[:1])
     fn = ModelFunction(model, blocks)
     for block, f in zip(blocks, gauss_newton_factors(fn, blocks, x, y, batch_size=4)):
@@ -42,8 +33,8 @@ def test_woodbury_matches_dense_inverse_and_needs_damping():
         solver.solve(FactoredBlock("blk", f), b, damping=0.0)
 
 
-def test_low_rank_influence_equals_exact_dense_influence():
-    model, x, y = _net()
+def test_low_rank_influence_equals_exact_dense_influence(tiny_relu_problem):
+    model, x, y = tiny_relu_problem
     xt, yt = x[:2] + 0.1, y[:2]
     low = LayerwiseInfluence(model, x, y, hessian="low-rank", damping=1e-2, check_residuals=True)
     assert low.solver.name == "woodbury"

@@ -13,17 +13,8 @@ from cnnexplain.methods.influence_functions.solvers import woodbury_grid
 from cnnexplain.papers.aamir import study as aamir
 
 
-def _net():
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(1, 3, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(3 * 3 * 3, 5),
-                          nn.ReLU(), nn.Linear(5, 4)).double().eval()
-    x = torch.randn(6, 1, 8, 8, dtype=torch.float64)
-    y = torch.tensor([0, 1, 2, 3, 0, 1])
-    return model, x, y
-
-
-def test_woodbury_grid_matches_dense_inverses_per_damping_and_globally():
-    model, x, y = _net()
+def test_woodbury_grid_matches_dense_inverses_per_damping_and_globally(tiny_relu_problem):
+    model, x, y = tiny_relu_problem
     blocks = parameter_blocks(model, example_input=x[:1])
     fn = ModelFunction(model, blocks)
     factors = gauss_newton_factors(fn, blocks, x, y)
@@ -44,8 +35,8 @@ def test_woodbury_grid_matches_dense_inverses_per_damping_and_globally():
         woodbury_grid(factors, rhs, (0.0,))
 
 
-def test_training_pass_of_stacked_vectors_equals_scores():
-    model, x, y = _net()
+def test_training_pass_of_stacked_vectors_equals_scores(tiny_relu_problem):
+    model, x, y = tiny_relu_problem
     calc = LayerwiseInfluence(model, x, y, hessian="low-rank", damping=1e-2)
     xt, yt = x[:2] + 0.1, y[:2]
     expected = calc.scores(xt, yt, x, y, progress=False).layers
