@@ -3,7 +3,6 @@ checked against a dense inverse of HVP-built block Hessians (an independent refe
 
 import pytest
 import torch
-from torch import nn
 
 from cnnexplain.methods.influence_functions.hvp import BlockHessian, FactoredBlock, ModelFunction, gauss_newton_factors, parameter_blocks
 from cnnexplain.methods.influence_functions.layerwise import LayerwiseInfluence

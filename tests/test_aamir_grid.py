@@ -4,7 +4,6 @@ combination of claim verdicts (cnnexplain.claims.combine_grid)."""
 
 import pytest
 import torch
-from torch import nn
 
 from cnnexplain.claims import NOT_CHECKED, NOT_REPRODUCED, PARTLY, REPRODUCED, ClaimBook, combine_grid, graded, not_checked
 from cnnexplain.methods.influence_functions.hvp import ModelFunction, gauss_newton_factors, global_block, parameter_blocks
