@@ -381,13 +381,20 @@ def gauss_newton_cache(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: t
         raise ValueError("Gauss-Newton blocks here assume the default mean cross-entropy loss")
     check_batch(x, y, "Hessian data")
     layers, layouts = _layouts(fn, blocks, "exact")
-    parts_a = [[] for _ in blocks]
-    parts_g = [[] for _ in blocks]
-    for _, per_layer in _stream(fn, layers, x, y, batch_size, "exact", 1, None):
+    n = len(x)
+    full_a: list[torch.Tensor | None] = [None] * len(blocks)
+    full_g: list[torch.Tensor | None] = [None] * len(blocks)
+    start = 0
+    for size, per_layer in _stream(fn, layers, x, y, batch_size, "exact", 1, None):
         for l, (a, gs, _) in enumerate(per_layer):
-            parts_a[l].append(a)
-            parts_g[l].append(torch.stack(gs, dim=1))
-    return [CachedGaussNewtonBlock(f, torch.cat(pa), torch.cat(pg)) for f, pa, pg in zip(layouts, parts_a, parts_g)]
+            if full_a[l] is None:  # written in place: concatenating the batches at the end would copy it all again
+                full_a[l] = a.new_empty(n, *a.shape[1:])
+                full_g[l] = gs[0].new_empty(n, len(gs), *gs[0].shape[1:])
+            full_a[l][start:start + size] = a
+            for d, g in enumerate(gs):
+                full_g[l][start:start + size, d] = g
+        start += size
+    return [CachedGaussNewtonBlock(f, a, g) for f, a, g in zip(layouts, full_a, full_g)]
 
 
 def _cached_batches(cache: Sequence[CachedGaussNewtonBlock], batch_size: int):
@@ -785,8 +792,10 @@ def solve_blocks(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: torch.T
         if method == "exact":
             h = torch.zeros(block.numel, block.numel, device=fn.device, dtype=fn.dtype)
             for rows in _pseudo_gradient_rows(op):
-                h += rows.T @ rows
-            s = ExactSolver().solve(DenseBlock(block.name, h / n), g, damping)
+                h.addmm_(rows.T, rows)
+            h /= n
+            s = ExactSolver().solve(DenseBlock(block.name, h), g, damping)
+            residual = _relative_residual(DenseBlock(block.name, h), s, g, damping)  # the same H, in one GEMM
         elif method == "woodbury" and cached and op.g.shape[2] == 1:
             s = woodbury_linear(op, g, damping)
         elif method == "woodbury":
@@ -800,7 +809,7 @@ def solve_blocks(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: torch.T
             approx = KroneckerSolver(factors, kind=method, measure=cached)  # measured where products are cheap
             s = approx.solve(op, g, damping)
             residual = approx.reports[-1].relative_error
-        if method in ("exact", "woodbury"):
+        if method == "woodbury":
             residual = _relative_residual(op, s, g, damping)
         solved.append(s)
         choices.append(BlockChoice(block.name, block.numel, method, reason, iterations, residual,
