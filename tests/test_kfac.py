@@ -188,10 +188,16 @@ def test_solve_blocks_chooses_and_reports(setup, solver):
 def test_solve_blocks_streams_when_the_cache_does_not_fit(setup):
     kind, fn, x, y, dense, _, _, grads = setup
     solved, choices, info = solve_blocks(fn, fn.blocks, x, y, [g[:2] for g in grads], DAMPING, cache_mb=0,
-                                         rtol=1e-6)
+                                         rtol=1e-6, dense_limit=0)
     assert info["operator"].startswith("streaming") and {c.method for c in choices} == {"pcg"}
+    # blocks up to dense_limit get their dense H in one pass even when nothing per example is cached
+    _, choices_d, info_d = solve_blocks(fn, fn.blocks, x, y, [g[:2] for g in grads], DAMPING, cache_mb=0,
+                                        dense_limit=100)
+    assert info_d["operator"].startswith("streaming") and info_d["dense_blocks"] == sum(b.numel <= 100 for b in fn.blocks)
+    assert [c.method for c in choices_d] == ["exact" if b.numel <= 100 else "pcg" for b in fn.blocks]
+    assert all(c.residual <= 1e-5 for c in choices_d if c.method == "exact")
     solved_k, choices_k, _ = solve_blocks(fn, fn.blocks, x, y, [g[:2] for g in grads], DAMPING, cache_mb=0,
-                                          budget_s=0.0)
+                                          budget_s=0.0, dense_limit=0)
     assert {c.method for c in choices_k} == {"kfac"} and all(math.isnan(c.residual) for c in choices_k)
     for h, g, s in zip(dense, grads, solved):
         assert pearson(s, ExactSolver().solve(DenseBlock("b", h), g[:2], DAMPING)) >= 0.99

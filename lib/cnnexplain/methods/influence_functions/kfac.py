@@ -374,19 +374,34 @@ class CachedGaussNewtonBlock:
 
 
 def gauss_newton_cache(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: torch.Tensor, y: torch.Tensor,
-                       batch_size: int = 64) -> list[CachedGaussNewtonBlock]:
+                       batch_size: int = 64, dense: Sequence[bool] | None = None) -> list:
     """One pass (a forward and C backward passes per batch) over the Hessian data storing, per block, the
-    factors of its exact Gauss-Newton block (:class:`CachedGaussNewtonBlock`); memory grows with the data."""
+    factors of its exact Gauss-Newton block (:class:`CachedGaussNewtonBlock`); memory grows with the data.
+
+    Blocks marked in ``dense`` get instead their dense block H_l = (1/n) Σ_i Σ_d vec(D_id) vec(D_id)ᵀ,
+    accumulated batch by batch (a :class:`DenseBlock`; memory p_l², nothing stored per example): for small
+    blocks this skips holding and re-reading n·T·(in' + C·out) numbers."""
+    from cnnexplain.methods.influence_functions.hvp import DenseBlock
+
     if fn.loss_fn is not cross_entropy:
         raise ValueError("Gauss-Newton blocks here assume the default mean cross-entropy loss")
     check_batch(x, y, "Hessian data")
+    dense = [False] * len(blocks) if dense is None else list(dense)
+    if len(dense) != len(blocks):
+        raise ValueError(f"dense has {len(dense)} entries for {len(blocks)} blocks")
     layers, layouts = _layouts(fn, blocks, "exact")
     n = len(x)
     full_a: list[torch.Tensor | None] = [None] * len(blocks)
     full_g: list[torch.Tensor | None] = [None] * len(blocks)
+    grams = [torch.zeros(f.size, f.size, device=fn.device, dtype=fn.dtype) if d else None
+             for f, d in zip(layouts, dense)]
     start = 0
     for size, per_layer in _stream(fn, layers, x, y, batch_size, "exact", 1, None):
         for l, (a, gs, _) in enumerate(per_layer):
+            if dense[l]:
+                for rows in _pseudo_gradient_rows(CachedGaussNewtonBlock(layouts[l], a, torch.stack(gs, dim=1))):
+                    grams[l].addmm_(rows.T, rows)
+                continue
             if full_a[l] is None:  # written in place: concatenating the batches at the end would copy it all again
                 full_a[l] = a.new_empty(n, *a.shape[1:])
                 full_g[l] = gs[0].new_empty(n, len(gs), *gs[0].shape[1:])
@@ -394,7 +409,8 @@ def gauss_newton_cache(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: t
             for d, g in enumerate(gs):
                 full_g[l][start:start + size, d] = g
         start += size
-    return [CachedGaussNewtonBlock(f, a, g) for f, a, g in zip(layouts, full_a, full_g)]
+    return [DenseBlock(f.name, h / n) if h is not None else CachedGaussNewtonBlock(f, a, g)
+            for f, a, g, h in zip(layouts, full_a, full_g, grams)]
 
 
 def _cached_batches(cache: Sequence[CachedGaussNewtonBlock], batch_size: int):
@@ -732,19 +748,27 @@ def solve_blocks(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: torch.T
     n = len(x)
     positions = _positions(fn, layers, x)
     element = torch.empty(0, dtype=fn.dtype).element_size()
+    # small blocks solved exactly get their dense H in the pass itself; only the others are cached
+    dense = [solver in ("auto", "exact") and b.numel <= dense_limit for b in blocks]
     cache_bytes = n * sum(t * (m.weight[0].numel() + bias + classes * m.weight.shape[0])
-                          for t, (m, _, bias) in zip(positions, layers)) * element
+                          for t, (m, _, bias), d in zip(positions, layers, dense) if not d) * element
     batch_size = batch_for_memory(fn, blocks, x, batch_size, per_position=min(classes, exact_classes_for(classes)))
     info.update(classes=classes, n_hessian=n, cache_mb=cache_bytes / 2 ** 20, batch_size=batch_size)
     start = time.perf_counter()
     # a forced approximate solve needs no exact block: no cache pass (its residual is then not measured)
     cached = cache_bytes <= cache_mb * 2 ** 20 and solver not in ("ekfac", "kfac")
     if cached:
-        operators = gauss_newton_cache(fn, blocks, x, y, batch_size)
+        operators = gauss_newton_cache(fn, blocks, x, y, batch_size, dense=dense)
         info["operator"] = "cached Gauss-Newton factors"
     else:
         operators = [GaussNewtonBlock(fn, b, x, y, batch_size) for b in blocks]
+        if any(dense):
+            held = gauss_newton_cache(fn, [b for b, d in zip(blocks, dense) if d], x, y, batch_size,
+                                      dense=[True] * sum(dense))
+            for i in [i for i, d in enumerate(dense) if d]:
+                operators[i] = held.pop(0)
         info["operator"] = "streaming Gauss-Newton products (jvp + vjp)"
+    info["dense_blocks"] = sum(dense)
     info["cache_s"] = time.perf_counter() - start
 
     product_s = 0.0
@@ -761,7 +785,7 @@ def solve_blocks(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: torch.T
         p, rank = block.numel, n * classes
         if solver != "auto":
             methods.append(solver), reasons.append("requested")
-        elif cached and p <= dense_limit:
+        elif dense[len(methods)]:
             methods.append("exact"), reasons.append(f"p={p} <= dense_limit={dense_limit}")
         elif cached and rank <= low_rank_limit and rank < p and op.g.shape[2] == 1:
             methods.append("woodbury"), reasons.append(f"Linear layer, rank n·C={rank} < p={p}: Woodbury on its "
@@ -790,12 +814,17 @@ def solve_blocks(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: torch.T
         g = g.detach().to(fn.device, fn.dtype)
         iterations, residual = 0, float("nan")
         if method == "exact":
-            h = torch.zeros(block.numel, block.numel, device=fn.device, dtype=fn.dtype)
-            for rows in _pseudo_gradient_rows(op):
-                h.addmm_(rows.T, rows)
-            h /= n
-            s = ExactSolver().solve(DenseBlock(block.name, h), g, damping)
-            residual = _relative_residual(DenseBlock(block.name, h), s, g, damping)  # the same H, in one GEMM
+            if not isinstance(op, DenseBlock):  # forced "exact" on a block above dense_limit: form it from the cache
+                if not cached:
+                    raise ValueError(f"block {block.name!r} ({block.numel} parameters): solver='exact' needs its "
+                                     f"Gauss-Newton factors cached, {cache_bytes / 2 ** 20:.0f} MB > cache_mb={cache_mb:g}; "
+                                     "raise cache_mb or use solver='pcg'")
+                h = torch.zeros(block.numel, block.numel, device=fn.device, dtype=fn.dtype)
+                for rows in _pseudo_gradient_rows(op):
+                    h.addmm_(rows.T, rows)
+                op = DenseBlock(block.name, h / n)
+            s = ExactSolver().solve(op, g, damping)
+            residual = _relative_residual(op, s, g, damping)  # the same H, in one GEMM
         elif method == "woodbury" and cached and op.g.shape[2] == 1:
             s = woodbury_linear(op, g, damping)
         elif method == "woodbury":
