@@ -285,3 +285,16 @@ def test_gauss_newton_check_covers_one_block_only_for_piecewise_linear_modules()
     assert only_piecewise_linear_modules(hidden)
     checked = LayerwiseInfluence(hidden, x, y, damping=DAMPING, dense_limit=50)
     assert checked.curvature == "hvp" and max(checked.gauss_newton_check.values()) > 1e-3
+
+
+def test_softmax_hessian_root_is_exact_with_one_column_fewer():
+    from cnnexplain.methods.influence_functions.kfac import softmax_hessian_root
+
+    g = torch.Generator().manual_seed(0)
+    logits = torch.cat([torch.randn(6, 7, generator=g, dtype=torch.float64),
+                        torch.tensor([[40.0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 40.0]], dtype=torch.float64)])
+    p = torch.softmax(logits, -1)  # includes near one-hot rows, the last class certain in one of them
+    root = softmax_hessian_root(p)
+    assert root.shape == (8, 7, 6)
+    torch.testing.assert_close(root @ root.transpose(1, 2), torch.diag_embed(p) - p.unsqueeze(2) * p.unsqueeze(1),
+                               atol=1e-14, rtol=0)

@@ -19,10 +19,10 @@ re-fits the diagonal in that basis, s_oi = (1/n) Σ_i Σ_d (Q_Gᵀ D_id Q_A)²_o
 pseudo-gradient — the best diagonal in the Kronecker eigenbasis in Frobenius norm.
 
 Which output gradients g_id: ``fisher="exact"`` (default for up to ``exact_classes`` classes) backpropagates
-the C columns d of the symmetric factor R_i of diag p_i − p_i p_iᵀ = R_i R_iᵀ (the same factor as
-:func:`cnnexplain.methods.influence_functions.hvp.gauss_newton_factors`): the exact expectation over the
-model's predictive distribution, deterministic, so the factors approximate exactly the Gauss-Newton
-block that the preconditioned CG then solves, at C backward passes per batch. ``fisher="sampled"`` draws
+the C − 1 columns d of a factor R_i of diag p_i − p_i p_iᵀ = R_i R_iᵀ (:func:`softmax_hessian_root`; that
+matrix has rank C − 1): the exact expectation over the model's predictive distribution, deterministic, so
+the factors approximate exactly the Gauss-Newton block that the preconditioned CG then solves, at C − 1
+backward passes per batch. ``fisher="sampled"`` draws
 labels ŷ ~ p_i (``samples`` per example) and backpropagates p_i − e_ŷ, an unbiased one-backward-pass
 estimate — the choice for many classes (ImageNet's 1000), where C passes would dominate. Labels are never
 the TRUE labels (the "empirical Fisher" is not the Gauss-Newton matrix and is a poor curvature far from
@@ -197,6 +197,21 @@ def _outputs(module: nn.Module, g: torch.Tensor) -> torch.Tensor:
     return g.reshape(g.shape[0], -1, g.shape[-1])
 
 
+def softmax_hessian_root(p: torch.Tensor) -> torch.Tensor:
+    """R of shape (b, C, C − 1) with R Rᵀ = diag p − p pᵀ, the Hessian of the cross-entropy in the logits.
+
+    The C columns √p_d (e_d − p) of the obvious root are linearly dependent (Σ_d √p_d · column_d = 0), so
+    one is redundant: reflecting them by the Householder H = I − 2wwᵀ/wᵀw, w = √p + e_C, which maps √p
+    to −e_C, makes the last column exactly zero (R H e_C = −R √p = 0) and leaves R H Hᵀ Rᵀ unchanged.
+    One backward pass per example fewer, and Woodbury kernels of n(C − 1) instead of nC."""
+    root = p.sqrt()
+    full = torch.diag_embed(root) - p.unsqueeze(2) * root.unsqueeze(1)  # columns √p_d (e_d − p)
+    w = root.clone()
+    w[:, -1] += 1.0  # never small: √p_C ≥ 0
+    reflected = full - (2.0 / (w * w).sum(1, keepdim=True)).unsqueeze(1) * (full @ w.unsqueeze(2)) * w.unsqueeze(1)
+    return reflected[:, :, :-1]
+
+
 def _stream(fn: ModelFunction, layers, x, y, batch_size, fisher, samples, generator):
     """Yields per batch: (batch size, [(a (b,T,in'), [g_d (b,T,out) for each pseudo-gradient d], weight_d)])."""
     model = fn.model
@@ -219,9 +234,8 @@ def _stream(fn: ModelFunction, layers, x, y, batch_size, fisher, samples, genera
                 outs = [captured[i][1] for i in range(len(layers))]
                 p = torch.softmax(logits.detach(), dim=-1)
                 if fisher == "exact":
-                    root = p.sqrt()
-                    factor = torch.diag_embed(root) - p.unsqueeze(2) * root.unsqueeze(1)  # R R^T = diag p − p p^T
-                    directions = [factor[:, :, d] for d in range(p.shape[1])]
+                    factor = softmax_hessian_root(p)  # R Rᵀ = diag p − p pᵀ, C − 1 columns
+                    directions = [factor[:, :, d] for d in range(factor.shape[2])]
                     weight = 1.0
                 else:
                     draws = torch.multinomial(p.cpu(), samples, replacement=True, generator=generator).to(p.device)
@@ -334,7 +348,7 @@ def kronecker_factors(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: to
 class CachedGaussNewtonBlock:
     """The exact Gauss-Newton block H_l = (1/n) Σ_i Σ_d vec(D_id) vec(D_id)ᵀ held as the factors of its
     pseudo-gradients D_id = g_idᵀ a_i: the layer inputs ``a`` (n, T, in') and the output gradients ``g``
-    (n, C, T, out) of the C columns of R_i (diag p_i − p_i p_iᵀ = R_i R_iᵀ). A product costs a few GEMMs
+    (n, C − 1, T, out) of the columns of R_i (diag p_i − p_i p_iᵀ = R_i R_iᵀ, :func:`softmax_hessian_root`). A product costs a few GEMMs
     (no pass through the network); memory n·T·(in' + C·out) — for a Linear layer n·(in' + C·out), far
     below the n·C·p of dense factors. Same operator interface as the solvers'."""
 
@@ -727,7 +741,7 @@ def solve_blocks(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: torch.T
     (:class:`GaussNewtonBlock`). ``solver="auto"`` then chooses per block:
 
     - ``"exact"`` for p_l ≤ ``dense_limit``: the dense block from the cache and a Cholesky;
-    - ``"woodbury"`` where the Hessian data is small, n·C ≤ ``low_rank_limit`` and n·C < p_l: exact by the
+    - ``"woodbury"`` where the Hessian data is small, n·(C−1) ≤ ``low_rank_limit`` and n·(C−1) < p_l: exact by the
       Woodbury identity — for a Linear layer on its Kronecker-structured kernel (:func:`woodbury_linear`,
       any p_l), for a conv on the (n·C, p_l) pseudo-gradient rows (held if n·C·p_l ≤ ``low_rank_elements``);
     - ``"pcg"`` otherwise: CG on the exact block preconditioned by EK-FAC, to ``rtol``;
@@ -750,7 +764,7 @@ def solve_blocks(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: torch.T
     element = torch.empty(0, dtype=fn.dtype).element_size()
     # small blocks solved exactly get their dense H in the pass itself; only the others are cached
     dense = [solver in ("auto", "exact") and b.numel <= dense_limit for b in blocks]
-    cache_bytes = n * sum(t * (m.weight[0].numel() + bias + classes * m.weight.shape[0])
+    cache_bytes = n * sum(t * (m.weight[0].numel() + bias + (classes - 1) * m.weight.shape[0])
                           for t, (m, _, bias), d in zip(positions, layers, dense) if not d) * element
     batch_size = batch_for_memory(fn, blocks, x, batch_size, per_position=min(classes, exact_classes_for(classes)))
     info.update(classes=classes, n_hessian=n, cache_mb=cache_bytes / 2 ** 20, batch_size=batch_size)
@@ -782,16 +796,16 @@ def solve_blocks(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: torch.T
 
     methods, reasons = [], []
     for block, op in zip(blocks, operators):
-        p, rank = block.numel, n * classes
+        p, rank = block.numel, n * (classes - 1)  # softmax_hessian_root: C − 1 pseudo-gradients per example
         if solver != "auto":
             methods.append(solver), reasons.append("requested")
         elif dense[len(methods)]:
             methods.append("exact"), reasons.append(f"p={p} <= dense_limit={dense_limit}")
         elif cached and rank <= low_rank_limit and rank < p and op.g.shape[2] == 1:
-            methods.append("woodbury"), reasons.append(f"Linear layer, rank n·C={rank} < p={p}: Woodbury on its "
+            methods.append("woodbury"), reasons.append(f"Linear layer, rank n·(C−1)={rank} < p={p}: Woodbury on its "
                                                        "Kronecker-structured kernel")
         elif cached and rank <= low_rank_limit and rank < p and rank * p <= low_rank_elements:
-            methods.append("woodbury"), reasons.append(f"rank n·C={rank} < p={p}")
+            methods.append("woodbury"), reasons.append(f"rank n·(C−1)={rank} < p={p}")
         elif cached or budget_s is None or product_s * len(rhs[0]) * 10 * len(blocks) <= budget_s:
             methods.append("pcg"), reasons.append("large block: EK-FAC-preconditioned CG on the exact block")
         else:

@@ -160,7 +160,17 @@ class ExactSolver(Solver):
 
     def solve(self, operator, rhs: torch.Tensor, damping: float = 0.0) -> torch.Tensor:
         rhs = _as_matrix(rhs, operator.size, operator.name)
-        inverse = self.inverse(operator, damping).to(rhs.dtype)
+        if len(rhs) < operator.size // 4:  # few right-hand sides: two triangular solves, no p×p inverse
+            damping = _check_damping(damping)
+            hessian = operator.dense()
+            shifted = hessian.double() + damping * torch.eye(operator.size, dtype=torch.float64, device=hessian.device)
+            factor, info = torch.linalg.cholesky_ex(shifted)
+            if info.item() == 0:
+                diagonal = factor.diagonal() ** 2
+                if diagonal.min() > self.min_eigenvalue * diagonal.max():
+                    self.reports.append(SolveReport(operator.name, self.name, extra={"method": "cholesky"}))
+                    return torch.cholesky_solve(rhs.double().T, factor).T.to(rhs.dtype)
+        inverse = self.inverse(operator, damping).to(rhs.dtype)  # eigh, with the error naming the damping
         return rhs @ inverse  # inverse is symmetric
 
 
