@@ -212,6 +212,9 @@ def test_kronecker_scores_equal_per_sample_gradient_scores(setup):
     grads = per_sample_grads(fn, x[:40], y[:40])
     for l, (s, g) in enumerate(zip(test_side, grads)):
         torch.testing.assert_close(got[..., l], -(s @ g.T))
+    # one test vector takes the other contraction order for convolutions
+    one = kronecker_scores(fn, fn.blocks, [s[:1] for s in test_side], x[:40], y[:40], batch_size=16, chunk_elements=500)
+    torch.testing.assert_close(one, got[:1])
 
 
 def test_woodbury_on_the_kronecker_kernel_of_a_linear_layer(setup):

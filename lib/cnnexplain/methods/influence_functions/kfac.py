@@ -868,7 +868,9 @@ def kronecker_scores(fn: ModelFunction, blocks: Sequence[ParameterBlock], test_s
     blocks WITHOUT forming per-sample gradients of all blocks at once: one forward and one backward per
     batch give each layer's inputs a_j and output gradients g_j, and ⟨S, Σ_t g_jt a_jtᵀ⟩ = Σ_t g_jtᵀ S a_jt
     is contracted layer by layer in chunks — memory that of one batch of activations, whatever the
-    parameter count (VGG16's 138M), instead of batch × parameters."""
+    parameter count (VGG16's 138M), instead of batch × parameters. For a conv and several test vectors the
+    chunk's per-example gradients Σ_t g_jt a_jtᵀ are formed first (T·in'·out work, then k·out·in' for the
+    dots), k times less than contracting each test vector over the T positions."""
     from cnnexplain.progress import progress as progress_bar
 
     check_batch(x, y, "training data")
@@ -901,6 +903,11 @@ def kronecker_scores(fn: ModelFunction, blocks: Sequence[ParameterBlock], test_s
                 m = mats[l]
                 if a.shape[1] == 1:
                     scores = torch.einsum("bo,koi,bi->kb", g[:, 0], m, a[:, 0])
+                elif k > 1:  # per-example gradient of the layer first: T·in'·out + k·out·in' per example, not k·T·in'·out
+                    step = max(1, chunk_elements // max(1, a.shape[2] * g.shape[2]))
+                    scores = torch.cat([torch.einsum("boi,koi->kb", torch.einsum("bti,bto->boi", a[c:c + step],
+                                                                                 g[c:c + step]), m)
+                                        for c in range(0, len(a), step)], dim=1)
                 else:
                     step = max(1, chunk_elements // max(1, k * a.shape[1] * m.shape[1]))
                     scores = torch.cat([torch.einsum("btko,bto->kb", torch.einsum("bti,koi->btko", a[c:c + step], m),
