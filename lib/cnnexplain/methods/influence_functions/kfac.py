@@ -536,7 +536,8 @@ class PreconditionedCGSolver(Solver):
     Stops when every column's residual is ≤ ``rtol``·‖b‖ or after ``maxiter`` iterations (default
     min(2p + 10, 200)) with a :class:`ConvergenceWarning`. The reported ``relative_error`` is MEASURED:
     one extra product ‖(H + λI)x − b‖/‖b‖ after the last iteration (the recursive residual is in
-    ``extra``). Non-positive curvature raises :class:`NotPositiveDefiniteError` as in CGSolver."""
+    ``extra``). Non-positive curvature raises :class:`NotPositiveDefiniteError` as in CGSolver. Columns
+    whose EK-FAC start has a larger residual than x = 0 start from 0 (``extra["started_from_zero"]``)."""
 
     name = "pcg"
 
@@ -552,8 +553,10 @@ class PreconditionedCGSolver(Solver):
         precondition = (lambda r: f.inverse_hvp(r, max(damping, 1e-12), self.kind))
         maxiter = self.maxiter or min(2 * operator.size + 10, 200)
         b_norm = b.norm(dim=1).clamp_min(1e-300)
-        x = precondition(b)  # the EK-FAC answer as the starting point
+        x = precondition(b)  # the EK-FAC answer as the starting point, where it is closer than 0
         r = b - (operator.matvec(x) + damping * x)
+        worse = r.norm(dim=1) > b_norm  # a poor preconditioner can overshoot: start those columns from 0
+        x[worse], r[worse] = 0.0, b[worse]
         z = precondition(r)
         p = z.clone()
         rz = (r * z).sum(1)
@@ -582,7 +585,7 @@ class PreconditionedCGSolver(Solver):
         measured = _relative_residual(operator, x, b, damping)
         report = SolveReport(operator.name, self.name, iterations, measured,
                              extra={"preconditioner": self.kind, "recursive_residual": recursive,
-                                    "fisher": f.fisher})
+                                    "fisher": f.fisher, "started_from_zero": int(worse.sum())})
         self.reports.append(report)
         if active.any() or measured > 10 * self.rtol:
             self._not_converged(report, f"raise maxiter (now {maxiter}) or damping (now {damping:g}), or loosen "
