@@ -301,3 +301,17 @@ def test_softmax_hessian_root_is_exact_with_one_column_fewer():
     assert root.shape == (8, 7, 6)
     torch.testing.assert_close(root @ root.transpose(1, 2), torch.diag_embed(p) - p.unsqueeze(2) * p.unsqueeze(1),
                                atol=1e-14, rtol=0)
+
+
+def test_many_classes_never_take_the_exact_expectation_pass():
+    """With more classes than exact_classes the dense pass would need C − 1 backward passes per batch (999
+    for ImageNet: it ran VGG16 out of memory); small blocks then go the streaming way like the others."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 6), nn.ReLU(), nn.Linear(6, 30)).double().eval()
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(24, 1, 4, 4, generator=g, dtype=torch.float64)
+    y = torch.randint(0, 30, (24,), generator=g)
+    fn = ModelFunction(model, parameter_blocks(model, example_input=x[:1]))
+    grads = per_sample_grads(fn, x[:2], y[:2], fn.blocks)
+    _, choices, info = solve_blocks(fn, fn.blocks, x, y, grads, DAMPING, cache_mb=0, budget_s=0.0)
+    assert info["dense_blocks"] == 0 and {c.method for c in choices} == {"kfac"}

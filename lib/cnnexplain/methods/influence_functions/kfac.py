@@ -766,7 +766,9 @@ def solve_blocks(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: torch.T
     positions = _positions(fn, layers, x)
     element = torch.empty(0, dtype=fn.dtype).element_size()
     # small blocks solved exactly get their dense H in the pass itself; only the others are cached
-    dense = [solver in ("auto", "exact") and b.numel <= dense_limit for b in blocks]
+    # (only where the exact expectation over the C classes is affordable: C − 1 backward passes per batch)
+    dense = [solver in ("auto", "exact") and b.numel <= dense_limit and exact_classes_for(classes) == classes
+             for b in blocks]
     cache_bytes = n * sum(t * (m.weight[0].numel() + bias + (classes - 1) * m.weight.shape[0])
                           for t, (m, _, bias), d in zip(positions, layers, dense) if not d) * element
     batch_size = batch_for_memory(fn, blocks, x, batch_size, per_position=min(classes, exact_classes_for(classes)))
