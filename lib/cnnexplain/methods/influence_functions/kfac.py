@@ -348,7 +348,8 @@ def kronecker_factors(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: to
 class CachedGaussNewtonBlock:
     """The exact Gauss-Newton block H_l = (1/n) Σ_i Σ_d vec(D_id) vec(D_id)ᵀ held as the factors of its
     pseudo-gradients D_id = g_idᵀ a_i: the layer inputs ``a`` (n, T, in') and the output gradients ``g``
-    (n, C − 1, T, out) of the columns of R_i (diag p_i − p_i p_iᵀ = R_i R_iᵀ, :func:`softmax_hessian_root`). A product costs a few GEMMs
+    (n, C − 1, T, out) of the columns of R_i (diag p_i − p_i p_iᵀ = R_i R_iᵀ, :func:`softmax_hessian_root`).
+    A product costs a few GEMMs
     (no pass through the network); memory n·T·(in' + C·out) — for a Linear layer n·(in' + C·out), far
     below the n·C·p of dense factors. Same operator interface as the solvers'."""
 
@@ -389,7 +390,7 @@ class CachedGaussNewtonBlock:
 
 def gauss_newton_cache(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: torch.Tensor, y: torch.Tensor,
                        batch_size: int = 64, dense: Sequence[bool] | None = None) -> list:
-    """One pass (a forward and C backward passes per batch) over the Hessian data storing, per block, the
+    """One pass (a forward and C − 1 backward passes per batch) over the Hessian data storing, per block, the
     factors of its exact Gauss-Newton block (:class:`CachedGaussNewtonBlock`); memory grows with the data.
 
     Blocks marked in ``dense`` get instead their dense block H_l = (1/n) Σ_i Σ_d vec(D_id) vec(D_id)ᵀ,
@@ -743,10 +744,12 @@ def solve_blocks(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: torch.T
     (:class:`CachedGaussNewtonBlock`) when they fit in ``cache_mb``; otherwise products stream
     (:class:`GaussNewtonBlock`). ``solver="auto"`` then chooses per block:
 
-    - ``"exact"`` for p_l ≤ ``dense_limit``: the dense block from the cache and a Cholesky;
+    - ``"exact"`` for p_l ≤ ``dense_limit`` (and C ≤ 20 classes): the dense block, accumulated in the one pass
+      over the Hessian data, and a Cholesky;
     - ``"woodbury"`` where the Hessian data is small, n·(C−1) ≤ ``low_rank_limit`` and n·(C−1) < p_l: exact by the
       Woodbury identity — for a Linear layer on its Kronecker-structured kernel (:func:`woodbury_linear`,
-      any p_l), for a conv on the (n·C, p_l) pseudo-gradient rows (held if n·C·p_l ≤ ``low_rank_elements``);
+      any p_l), for a conv on the (n·(C−1), p_l) pseudo-gradient rows (held if n·(C−1)·p_l ≤
+      ``low_rank_elements``);
     - ``"pcg"`` otherwise: CG on the exact block preconditioned by EK-FAC, to ``rtol``;
     - ``"kfac"`` (the K-FAC inverse, residual not measured) only where products stream and their
       estimated cost for 10 CG iterations of every block exceeds ``budget_s`` (default an hour; None: never) (e.g. VGG16 at 224 px on a CPU).
@@ -782,10 +785,9 @@ def solve_blocks(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: torch.T
     else:
         operators = [GaussNewtonBlock(fn, b, x, y, batch_size) for b in blocks]
         if any(dense):
-            held = gauss_newton_cache(fn, [b for b, d in zip(blocks, dense) if d], x, y, batch_size,
-                                      dense=[True] * sum(dense))
-            for i in [i for i, d in enumerate(dense) if d]:
-                operators[i] = held.pop(0)
+            held = iter(gauss_newton_cache(fn, [b for b, d in zip(blocks, dense) if d], x, y, batch_size,
+                                           dense=[True] * sum(dense)))
+            operators = [next(held) if d else op for op, d in zip(operators, dense)]
         info["operator"] = "streaming Gauss-Newton products (jvp + vjp)"
     info["dense_blocks"] = sum(dense)
     info["cache_s"] = time.perf_counter() - start
@@ -800,11 +802,11 @@ def solve_blocks(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: torch.T
         info["product_s_per_vector_estimate"] = product_s
 
     methods, reasons = [], []
-    for block, op in zip(blocks, operators):
+    for i, (block, op) in enumerate(zip(blocks, operators)):
         p, rank = block.numel, n * (classes - 1)  # softmax_hessian_root: C − 1 pseudo-gradients per example
         if solver != "auto":
             methods.append(solver), reasons.append("requested")
-        elif dense[len(methods)]:
+        elif dense[i]:
             methods.append("exact"), reasons.append(f"p={p} <= dense_limit={dense_limit}")
         elif cached and rank <= low_rank_limit and rank < p and op.g.shape[2] == 1:
             methods.append("woodbury"), reasons.append(f"Linear layer, rank n·(C−1)={rank} < p={p}: Woodbury on its "
@@ -908,7 +910,7 @@ def kronecker_scores(fn: ModelFunction, blocks: Sequence[ParameterBlock], test_s
                 m = mats[l]
                 if a.shape[1] == 1:
                     scores = torch.einsum("bo,koi,bi->kb", g[:, 0], m, a[:, 0])
-                elif k > 1:  # per-example gradient of the layer first: T·in'·out + k·out·in' per example, not k·T·in'·out
+                elif k > 1:  # the layer's per-example gradient first: T·in'·out + k·out·in', not k·T·in'·out
                     step = max(1, chunk_elements // max(1, a.shape[2] * g.shape[2]))
                     scores = torch.cat([torch.einsum("boi,koi->kb", torch.einsum("bti,bto->boi", a[c:c + step],
                                                                                  g[c:c + step]), m)

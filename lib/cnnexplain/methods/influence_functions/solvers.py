@@ -130,10 +130,8 @@ class ExactSolver(Solver):
         super().__init__(strict)
         self.min_eigenvalue = min_eigenvalue
 
-    def inverse(self, operator, damping: float = 0.0) -> torch.Tensor:
-        """(H + λI)⁻¹ in float64: a Cholesky factorisation when it succeeds (proof of positive definiteness,
-        and fast), else an eigendecomposition that names the smallest eigenvalue in the error."""
-        damping = _check_damping(damping)
+    def _cholesky(self, operator, damping: float):
+        """(H, the Cholesky factor of H + λI in float64), the factor None when it fails or has a tiny pivot."""
         hessian = operator.dense()
         shifted = hessian.double() + damping * torch.eye(operator.size, dtype=torch.float64, device=hessian.device)
         factor, info = torch.linalg.cholesky_ex(shifted)
@@ -141,7 +139,10 @@ class ExactSolver(Solver):
             diagonal = factor.diagonal() ** 2  # bounds: a tiny pivot means a nearly singular H + λI
             if diagonal.min() > self.min_eigenvalue * diagonal.max():
                 self.reports.append(SolveReport(operator.name, self.name, extra={"method": "cholesky"}))
-                return torch.cholesky_inverse(factor).to(hessian.dtype)
+                return hessian, factor
+        return hessian, None
+
+    def _eigh_inverse(self, operator, hessian: torch.Tensor, damping: float) -> torch.Tensor:
         # float64 eigendecomposition: float32 eigh fails on the ill-conditioned, low-rank blocks of real nets
         eigenvalues, vectors = _symmetric_eig(hessian.double())
         shifted_values = eigenvalues + damping
@@ -158,20 +159,24 @@ class ExactSolver(Solver):
             "method": "eigh", "min_eigenvalue": eigenvalues.min().item(), "max_eigenvalue": eigenvalues.max().item()}))
         return ((vectors / shifted_values) @ vectors.T).to(hessian.dtype)
 
+    def inverse(self, operator, damping: float = 0.0) -> torch.Tensor:
+        """(H + λI)⁻¹ in float64: a Cholesky factorisation when it succeeds (proof of positive definiteness,
+        and fast), else an eigendecomposition that names the smallest eigenvalue in the error."""
+        damping = _check_damping(damping)
+        hessian, factor = self._cholesky(operator, damping)
+        if factor is None:
+            return self._eigh_inverse(operator, hessian, damping)
+        return torch.cholesky_inverse(factor).to(hessian.dtype)
+
     def solve(self, operator, rhs: torch.Tensor, damping: float = 0.0) -> torch.Tensor:
         rhs = _as_matrix(rhs, operator.size, operator.name)
+        damping = _check_damping(damping)
+        hessian, factor = self._cholesky(operator, damping)
+        if factor is None:
+            return rhs @ self._eigh_inverse(operator, hessian, damping).to(rhs.dtype)  # inverse is symmetric
         if len(rhs) < operator.size // 4:  # few right-hand sides: two triangular solves, no p×p inverse
-            damping = _check_damping(damping)
-            hessian = operator.dense()
-            shifted = hessian.double() + damping * torch.eye(operator.size, dtype=torch.float64, device=hessian.device)
-            factor, info = torch.linalg.cholesky_ex(shifted)
-            if info.item() == 0:
-                diagonal = factor.diagonal() ** 2
-                if diagonal.min() > self.min_eigenvalue * diagonal.max():
-                    self.reports.append(SolveReport(operator.name, self.name, extra={"method": "cholesky"}))
-                    return torch.cholesky_solve(rhs.double().T, factor).T.to(rhs.dtype)
-        inverse = self.inverse(operator, damping).to(rhs.dtype)  # eigh, with the error naming the damping
-        return rhs @ inverse  # inverse is symmetric
+            return torch.cholesky_solve(rhs.double().T, factor).T.to(rhs.dtype)
+        return rhs @ torch.cholesky_inverse(factor).to(hessian.dtype).to(rhs.dtype)  # as inverse() gives it
 
 
 class WoodburySolver(Solver):
