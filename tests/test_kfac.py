@@ -315,3 +315,63 @@ def test_many_classes_never_take_the_exact_expectation_pass():
     grads = per_sample_grads(fn, x[:2], y[:2], fn.blocks)
     _, choices, info = solve_blocks(fn, fn.blocks, x, y, grads, DAMPING, cache_mb=0, budget_s=0.0)
     assert info["dense_blocks"] == 0 and {c.method for c in choices} == {"kfac"}
+
+
+def test_dense_blocks_accumulated_in_the_pass_equal_the_dense_block(setup):
+    # Linear layers by the Kronecker sum Σ_i (Σ_d g g ᵀ) ⊗ a aᵀ, convs by a symmetric rank update (BLAS syrk:
+    # lower triangle only), both read back in the block's flat order
+    _, fn, x, y, dense, _, _, _ = setup
+    held = gauss_newton_cache(fn, fn.blocks, x, y, batch_size=50, dense=[True] * len(fn.blocks))
+    for h, d in zip(dense, held):
+        assert isinstance(d, DenseBlock)
+        torch.testing.assert_close(d.matrix, h, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_dense_accumulation_in_float32_and_in_small_chunks(bias):
+    from cnnexplain.methods.influence_functions.kfac import _accumulate_dense_block, _in_block_order, _stream
+
+    torch.manual_seed(3)
+    model = nn.Sequential(nn.Conv2d(1, 2, 3, bias=bias), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 4 * 4, 3, bias=bias)).eval()
+    x, y = torch.randn(40, 1, 6, 6), torch.randint(0, 3, (40,))
+    fn = ModelFunction(model, parameter_blocks(model, example_input=x[:1]))
+    cache = gauss_newton_cache(fn, fn.blocks, x, y, batch_size=16)
+    held = gauss_newton_cache(fn, fn.blocks, x, y, batch_size=16, dense=[True, True])
+    assert [d.matrix.dtype for d in held] == [torch.float32] * 2
+    for d, c in zip(held, cache):
+        torch.testing.assert_close(d.matrix, c.dense(), rtol=1e-4, atol=1e-6)
+    # chunks of a few examples (chunk_elements bounds the rows and Kronecker terms formed at once)
+    from cnnexplain.methods.influence_functions.kfac import _layouts
+
+    layers, layouts = _layouts(fn, fn.blocks, "exact")
+    grams = [torch.zeros(f.size, f.size) for f in layouts]
+    for _, per_layer in _stream(fn, layers, x, y, 16, "exact", 1, None):
+        for h, (a, gs, _) in zip(grams, per_layer):
+            _accumulate_dense_block(h, a, gs, chunk_elements=300)
+    for f, h, d in zip(layouts, grams, held):
+        torch.testing.assert_close(_in_block_order(f, h) / len(x), d.matrix, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("condition", [1e3, 1e13])
+def test_mixed_precision_solve_is_as_accurate_as_float64(monkeypatch, condition):
+    from cnnexplain.methods.influence_functions.kfac import solve_positive_definite
+
+    g = torch.Generator().manual_seed(0)
+    q, _ = torch.linalg.qr(torch.randn(80, 80, generator=g, dtype=torch.float64))
+    matrix = (q * torch.logspace(0, -math.log10(condition), 80, dtype=torch.float64)) @ q.T
+    rhs = torch.randn(80, 3, generator=g, dtype=torch.float64)
+    reference = torch.cholesky_solve(rhs, torch.linalg.cholesky(matrix))
+    calls = []
+    float64_cholesky = torch.linalg.cholesky
+    monkeypatch.setattr(torch.linalg, "cholesky", lambda m: calls.append(m.dtype) or float64_cholesky(m))
+    got = solve_positive_definite(matrix, rhs)
+    assert got.dtype == torch.float64
+
+    def residual(x):
+        return ((matrix @ x - rhs).norm() / rhs.norm()).item()
+
+    if condition < 1e6:  # float32 factor + float64 refinement: no float64 factorisation at all
+        assert calls == [] and residual(got) <= 1e-12
+        torch.testing.assert_close(got, reference, rtol=1e-9, atol=1e-12)
+    else:  # beyond float32: the refinement cannot converge, so the float64 Cholesky answers
+        assert calls == [torch.float64] and residual(got) <= 10 * residual(reference) + 1e-15

@@ -47,6 +47,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 from torch.func import functional_call, jvp, vjp, vmap
@@ -180,12 +181,15 @@ def _layer_of(model: nn.Module, block: ParameterBlock):
 
 
 def _inputs(module: nn.Module, x: torch.Tensor, bias: bool) -> torch.Tensor:
-    """Layer inputs as (b, T, in'): im2col patches for a conv, a trailing 1 for the bias."""
+    """Layer inputs as (b, T, in'): im2col patches for a conv, a trailing 1 for the bias. A conv's come as a
+    transposed view of unfold's (b, in', T): appending the bias row there and not copying into (b, T, in')
+    saves a strided copy that cost more than the unfold (the consumers are GEMMs, which take either)."""
     if isinstance(module, nn.Conv2d):
         patches = nn.functional.unfold(x, module.kernel_size, module.dilation, module.padding, module.stride)
-        a = patches.transpose(1, 2)  # (b, T, in·kh·kw), channel-major like weight.flatten(1)
-    else:
-        a = x.reshape(x.shape[0], -1, x.shape[-1])
+        if bias:  # (b, in·kh·kw, T), channel-major like weight.flatten(1)
+            patches = torch.cat([patches, patches.new_ones(patches.shape[0], 1, patches.shape[2])], dim=1)
+        return patches.transpose(1, 2)
+    a = x.reshape(x.shape[0], -1, x.shape[-1])
     if bias:
         a = torch.cat([a, a.new_ones(*a.shape[:2], 1)], dim=2)
     return a
@@ -411,21 +415,80 @@ def gauss_newton_cache(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: t
     grams = [torch.zeros(f.size, f.size, device=fn.device, dtype=fn.dtype) if d else None
              for f, d in zip(layouts, dense)]
     start = 0
-    for size, per_layer in _stream(fn, layers, x, y, batch_size, "exact", 1, None):
-        for l, (a, gs, _) in enumerate(per_layer):
-            if dense[l]:
-                for rows in _pseudo_gradient_rows(CachedGaussNewtonBlock(layouts[l], a, torch.stack(gs, dim=1))):
-                    grams[l].addmm_(rows.T, rows)
-                continue
-            if full_a[l] is None:  # written in place: concatenating the batches at the end would copy it all again
-                full_a[l] = a.new_empty(n, *a.shape[1:])
-                full_g[l] = gs[0].new_empty(n, len(gs), *gs[0].shape[1:])
-            full_a[l][start:start + size] = a
-            for d, g in enumerate(gs):
-                full_g[l][start:start + size, d] = g
-        start += size
-    return [DenseBlock(f.name, h / n) if h is not None else CachedGaussNewtonBlock(f, a, g)
+    with _blas_threads():
+        for size, per_layer in _stream(fn, layers, x, y, batch_size, "exact", 1, None):
+            for l, (a, gs, _) in enumerate(per_layer):
+                if dense[l]:
+                    _accumulate_dense_block(grams[l], a, gs)
+                    continue
+                if full_a[l] is None:  # written in place: concatenating the batches at the end would copy it all
+                    full_a[l] = a.new_empty(n, *a.shape[1:])
+                    full_g[l] = gs[0].new_empty(n, len(gs), *gs[0].shape[1:])
+                full_a[l][start:start + size] = a
+                for d, g in enumerate(gs):
+                    full_g[l][start:start + size, d] = g
+            start += size
+    return [DenseBlock(f.name, _in_block_order(f, h) / n) if h is not None else CachedGaussNewtonBlock(f, a, g)
             for f, a, g, h in zip(layouts, full_a, full_g, grams)]
+
+
+def _blas_threads():
+    """SciPy's BLAS (used by :func:`_symmetric_rank_update`) limited to torch's thread count: OpenBLAS would
+    otherwise start one thread per core beside torch's."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=torch.get_num_threads(), user_api="blas")
+
+
+def _symmetric_rank_update(h: torch.Tensor, rows: torch.Tensor) -> None:
+    """h += rowsᵀ rows. On the CPU by BLAS syrk (half the multiply-adds of a GEMM), which writes only h's
+    lower triangle: read h through :func:`_in_block_order`. Elsewhere a full GEMM."""
+    if h.device.type != "cpu" or h.dtype not in (torch.float32, torch.float64) or not h.is_contiguous():
+        h.addmm_(rows.T, rows)
+        return
+    from scipy.linalg import blas
+
+    syrk = blas.ssyrk if h.dtype == torch.float32 else blas.dsyrk
+    target = h.numpy().T  # the same memory, Fortran order: its upper triangle is h's lower one
+    result = syrk(1.0, rows.detach().to(h.dtype).contiguous().numpy().T, beta=1.0, c=target, trans=0, lower=0,
+                  overwrite_c=1)
+    if not np.shares_memory(result, target):  # f2py copied instead of writing in place
+        h.copy_(torch.from_numpy(np.ascontiguousarray(result.T)))
+
+
+def _accumulate_dense_block(h: torch.Tensor, a: torch.Tensor, gs: Sequence[torch.Tensor],
+                            chunk_elements: int = 1 << 24) -> None:
+    """h += Σ_i Σ_d vec(D_id) vec(D_id)ᵀ over one batch, D_id = Σ_t g_idt a_itᵀ (out, in'), h indexed in that
+    matrix layout (o·in' + i); only its lower triangle is kept up to date (see :func:`_in_block_order`).
+
+    One position (a Linear layer): Σ_i (Σ_d g_id g_idᵀ) ⊗ (a_i a_iᵀ), one GEMM of b·p² multiply-adds instead
+    of the (C − 1)·b·p² of the pseudo-gradient rows' Gram. Several positions (a conv): the rows by one
+    batched GEMM on the gradients in the conv's own (out, T) layout, then a symmetric rank update."""
+    b, T, inp = a.shape
+    out, d = gs[0].shape[2], len(gs)
+    if T == 1 and inp * inp + out * out <= chunk_elements:
+        g = torch.stack([x[:, 0] for x in gs], dim=1)  # (b, d, out)
+        step = max(1, chunk_elements // (inp * inp + out * out))
+        for c in range(0, b, step):
+            ai = a[c:c + step, 0]
+            aa = (ai[:, :, None] * ai[:, None, :]).reshape(len(ai), inp * inp)
+            gg = torch.einsum("ndo,ndq->noq", g[c:c + step], g[c:c + step]).reshape(len(ai), out * out)
+            h.view(out, inp, out, inp).add_((gg.T @ aa).view(out, out, inp, inp).transpose(1, 2))
+        return
+    g = torch.stack([x.transpose(1, 2) for x in gs], dim=1)  # (b, d, out, T): contiguous, as autograd gave it
+    step = max(1, chunk_elements // max(1, d * out * max(inp, T)))
+    for c in range(0, b, step):
+        gc = g[c:c + step]
+        rows = torch.bmm(gc.reshape(len(gc), d * out, T), a[c:c + step])  # (b, d·out, in') = D_id
+        _symmetric_rank_update(h, rows.reshape(-1, out * inp))
+
+
+def _in_block_order(layout: KroneckerFactors, h: torch.Tensor) -> torch.Tensor:
+    """The symmetric matrix whose lower triangle :func:`_accumulate_dense_block` filled, from the (out, in')
+    matrix layout to the block's flat parameter order (weight then bias, or bias then weight)."""
+    full = torch.tril(h) + torch.tril(h, -1).T
+    order = layout.from_matrix(torch.arange(layout.size, device=h.device).reshape(1, layout.out, layout.inp))[0]
+    return full[order][:, order]
 
 
 def _cached_batches(cache: Sequence[CachedGaussNewtonBlock], batch_size: int):
@@ -715,15 +778,37 @@ def woodbury_linear(op: CachedGaussNewtonBlock, rhs: torch.Tensor, damping: floa
     b = _as_matrix(rhs, op.size, op.name)
     a, g = op.a[:, 0].double(), op.g[:, :, 0].double()  # (n, in'), (n, C, out)
     n, C = g.shape[:2]
-    kernel = torch.einsum("ido,jeo->idje", g, g) * (a @ a.T)[:, None, :, None]
-    kernel = kernel.reshape(n * C, n * C) / n
+    rows = g.reshape(n * C, -1)
+    kernel = rows @ rows.T  # (g_id·g_je), then times (a_i·a_j) / n in place: the kernel is the largest array here
+    kernel.view(n, C, n, C).mul_((a @ a.T / n)[:, None, :, None])
     kernel.diagonal().add_(damping)
-    chol = torch.linalg.cholesky(kernel)
     m = op.layout.to_matrix(b.double())  # (k, out, in')
     fb = torch.einsum("kno,ndo->knd", torch.einsum("koi,ni->kno", m, a), g).reshape(len(b), n * C) / math.sqrt(n)
-    u = torch.cholesky_solve(fb.T, chol).T.reshape(len(b), n, C)
+    u = solve_positive_definite(kernel, fb.T).T.reshape(len(b), n, C)
     ftu = torch.einsum("kno,ni->koi", torch.einsum("knd,ndo->kno", u, g), a) / math.sqrt(n)
     return op.layout.from_matrix((m - ftu) / damping).to(rhs.dtype)
+
+
+def solve_positive_definite(matrix: torch.Tensor, rhs: torch.Tensor, refinements: int = 10,
+                             rtol: float = 1e-12) -> torch.Tensor:
+    """matrix⁻¹ rhs for a symmetric positive definite float64 ``matrix`` (p, p) and ``rhs`` (p, k) by mixed
+    precision iterative refinement: a float32 Cholesky (about half the time of a float64 one), then
+    corrections from float64 residuals until ‖rhs − matrix·x‖ ≤ ``rtol``·‖rhs‖. The corrections shrink by
+    about cond(matrix)·2⁻²⁴ per step, so they converge where cond(matrix) < ~10⁷; where the float32
+    factorisation fails or they do not converge in ``refinements`` steps, a float64 Cholesky solves it
+    instead — the answer is float64-accurate either way."""
+    chol, info = torch.linalg.cholesky_ex(matrix.float())
+    if not info:
+        x = torch.cholesky_solve(rhs.float(), chol).to(matrix.dtype)
+        target = rtol * rhs.norm()
+        for _ in range(refinements):
+            residual = rhs - matrix @ x
+            if residual.norm() <= target:
+                return x
+            x += torch.cholesky_solve(residual.float(), chol).to(matrix.dtype)
+        if (rhs - matrix @ x).norm() <= target:
+            return x
+    return torch.cholesky_solve(rhs, torch.linalg.cholesky(matrix))
 
 
 def exact_classes_for(classes: int, exact_classes: int = 20) -> int:
