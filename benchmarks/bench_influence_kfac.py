@@ -412,12 +412,14 @@ def main():
     parser.add_argument("--loo-removals", type=int, default=5, help="leave-one-out retrainings (0: none)")
     parser.add_argument("--skip-vgg16", action="store_true")
     parser.add_argument("--vgg16-timeout", type=float, default=1800,
-                        help="seconds for the VGG16 probe (measured: 960 s for 4 test x 64 train on 2 busy cores)")
+                        help="seconds for each VGG16 probe run (measured: 466 s for 4 test x 16 train on 2 busy cores)")
     parser.add_argument("--pydvl-maxiter", type=int, default=100, help="CG iteration cap of pyDVL's CgInfluence")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, to check the script runs")
     parser.add_argument("--json", default=str(ROOT / "results" / "benchmarks" / "bench_influence.json"))
     parser.add_argument("--overwrite", action="store_true", help="replace the JSON instead of adding to it")
     parser.add_argument("--peers", nargs="*", default=["/tmp/pydvl_site", "/tmp/kronfluence_site"])
+    parser.add_argument("--vgg16-train", nargs="+", type=int, default=[16, 64],
+                        help="training (= Hessian) images of the VGG16 probe runs, 4 test images each")
     parser.add_argument("--vgg16-probe", nargs=2, type=int, help=argparse.SUPPRESS)
     parser.add_argument("--pretrain-only", action="store_true", help="train and cache the two nets, then stop")
     parser.add_argument("--pretrain-images", nargs=2, type=int, default=[0, 0], metavar=("LENET", "VGG"),
@@ -454,26 +456,36 @@ def main():
         if name == "vgg16_layout":
             layer_ratio(model, xtr, ytr, xs, ys, results, name)
     if not args.skip_vgg16:
-        n_test, n_train = (1, 2) if args.quick else (4, 64)
-        print(f"\n=== torchvision VGG16 at 224 px (weights=None), 16 blocks, {n_test} test × {n_train} train, "
-              f"Hessian over the {n_train}, ours auto on CPU, timeout {args.vgg16_timeout:.0f} s")
-        stages = []
-        try:
-            proc = subprocess.run([sys.executable, __file__, "--vgg16-probe", str(n_test), str(n_train)],
-                                  capture_output=True, text=True, timeout=args.vgg16_timeout)
-            out, finished = proc.stdout, proc.returncode == 0
-            if proc.returncode:
-                print(proc.stderr[-2000:])
-        except subprocess.TimeoutExpired as error:
-            out, finished = (error.stdout or b"").decode() if isinstance(error.stdout, bytes) else (error.stdout or ""), False
-        for line in out.splitlines():
-            if line.startswith("{"):
-                stages.append(json.loads(line))
-                print("  ", line[:600])
-        results["torchvision_vgg16_224"] = {"finished": finished, "n_test": n_test, "n_train": n_train,
-                                            "timeout_s": args.vgg16_timeout, "stages": stages}
-        if not finished:
-            print(f"  did not finish within {args.vgg16_timeout:.0f} s; last stage: {stages[-1]['stage'] if stages else 'none'}")
+        # two training-set sizes: the peak memory should not grow with the training (= Hessian) images
+        sizes = [(1, 2)] if args.quick else [(4, n) for n in args.vgg16_train]
+        runs = []
+        for n_test, n_train in sizes:
+            print(f"\n=== torchvision VGG16 at 224 px (weights=None), 16 blocks, {n_test} test × {n_train} train, "
+                  f"Hessian over the {n_train}, ours auto on CPU, timeout {args.vgg16_timeout:.0f} s")
+            stages = []
+            try:
+                proc = subprocess.run([sys.executable, __file__, "--vgg16-probe", str(n_test), str(n_train)],
+                                      capture_output=True, text=True, timeout=args.vgg16_timeout)
+                out, finished = proc.stdout, proc.returncode == 0
+                if proc.returncode:
+                    print(proc.stderr[-2000:])
+            except subprocess.TimeoutExpired as error:
+                out = (error.stdout or b"").decode() if isinstance(error.stdout, bytes) else (error.stdout or "")
+                finished = False
+            for line in out.splitlines():
+                if line.startswith("{"):
+                    stages.append(json.loads(line))
+                    print("  ", line[:600])
+            runs.append({"finished": finished, "n_test": n_test, "n_train": n_train,
+                         "timeout_s": args.vgg16_timeout, "stages": stages})
+            if not finished:
+                print(f"  did not finish within {args.vgg16_timeout:.0f} s; last stage: "
+                      f"{stages[-1]['stage'] if stages else 'none'}")
+        results["torchvision_vgg16_224"] = runs
+        done = [r for r in runs if r["finished"]]
+        if len(done) > 1:
+            print("  peak MB by training images: " + ", ".join(
+                f"{r['n_train']}: {r['stages'][-1]['peak_mb']:.0f} MB in {r['stages'][-1]['seconds']:.0f} s" for r in done))
     write_json(args, results)
     print(f"\nwrote {args.json}")
 
