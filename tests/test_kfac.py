@@ -375,3 +375,17 @@ def test_mixed_precision_solve_is_as_accurate_as_float64(monkeypatch, condition)
         torch.testing.assert_close(got, reference, rtol=1e-9, atol=1e-12)
     else:  # beyond float32: the refinement cannot converge, so the float64 Cholesky answers
         assert calls == [torch.float64] and residual(got) <= 10 * residual(reference) + 1e-15
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_symmetric_rank_update_takes_either_memory_order(dtype):
+    from cnnexplain.methods.influence_functions.kfac import _from_lower_triangle, _symmetric_rank_update
+
+    g = torch.Generator().manual_seed(0)
+    rows = torch.randn(30, 7, generator=g, dtype=dtype)
+    layouts = {"C order": rows, "Fortran order": rows.T.contiguous().T, "strided": torch.randn(30, 14, dtype=dtype)[:, ::2]}
+    for name, r in layouts.items():
+        h = torch.zeros(7, 7, dtype=dtype)
+        _symmetric_rank_update(h, r, 0.5)
+        _symmetric_rank_update(h, r, 0.5)  # accumulates in place
+        torch.testing.assert_close(_from_lower_triangle(h), r.T @ r, msg=name)

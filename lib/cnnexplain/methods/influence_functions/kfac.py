@@ -315,14 +315,15 @@ def kronecker_factors(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: to
             if f.A is None:
                 f.rows.append(a.reshape(-1, f.inp) / math.sqrt(a.shape[1]))
             else:
-                f.A += torch.einsum("bti,btj->ij", a, a) / a.shape[1]
+                for rows in _example_rows(a):  # syrk: lower triangle only, mirrored after the pass
+                    _symmetric_rank_update(f.A, rows, 1.0 / a.shape[1])
             for g in gs:
                 f.G += weight * torch.einsum("bto,btp->op", g, g)
     for f in factors:
         if f.A is None:
             f.rows = [r / math.sqrt(n) for r in f.rows]
         else:
-            f.A /= n
+            f.A = _from_lower_triangle(f.A) / n
         f.G /= n
         f.n = n
         f.eigendecompose()
@@ -440,20 +441,40 @@ def _blas_threads():
     return threadpool_limits(limits=torch.get_num_threads(), user_api="blas")
 
 
-def _symmetric_rank_update(h: torch.Tensor, rows: torch.Tensor) -> None:
-    """h += rowsᵀ rows. On the CPU by BLAS syrk (half the multiply-adds of a GEMM), which writes only h's
-    lower triangle: read h through :func:`_in_block_order`. Elsewhere a full GEMM."""
+def _symmetric_rank_update(h: torch.Tensor, rows: torch.Tensor, alpha: float = 1.0) -> None:
+    """h += alpha · rowsᵀ rows. On the CPU by BLAS syrk (half the multiply-adds of a GEMM), which writes only
+    h's lower triangle: read h through :func:`_from_lower_triangle`. ``rows`` may be C- or Fortran-ordered
+    (a conv's im2col patches come as the transpose of a C-ordered array); neither is copied. Elsewhere a
+    full GEMM."""
     if h.device.type != "cpu" or h.dtype not in (torch.float32, torch.float64) or not h.is_contiguous():
-        h.addmm_(rows.T, rows)
+        h.addmm_(rows.T, rows, alpha=alpha)
         return
     from scipy.linalg import blas
 
     syrk = blas.ssyrk if h.dtype == torch.float32 else blas.dsyrk
+    rows = rows.detach().to(h.dtype)
+    if rows.T.is_contiguous():  # Fortran order: syrk forms aᵀa from it as it is
+        a, trans = rows.numpy(), 1
+    else:
+        a, trans = rows.contiguous().numpy().T, 0  # the transpose of a C-ordered array is Fortran-ordered
     target = h.numpy().T  # the same memory, Fortran order: its upper triangle is h's lower one
-    result = syrk(1.0, rows.detach().to(h.dtype).contiguous().numpy().T, beta=1.0, c=target, trans=0, lower=0,
-                  overwrite_c=1)
+    result = syrk(alpha, a, beta=1.0, c=target, trans=trans, lower=0, overwrite_c=1)
     if not np.shares_memory(result, target):  # f2py copied instead of writing in place
         h.copy_(torch.from_numpy(np.ascontiguousarray(result.T)))
+
+
+def _from_lower_triangle(h: torch.Tensor) -> torch.Tensor:
+    """The symmetric matrix whose lower triangle :func:`_symmetric_rank_update` kept."""
+    return torch.tril(h) + torch.tril(h, -1).T
+
+
+def _example_rows(a: torch.Tensor):
+    """A batch of layer inputs (b, T, in') as row matrices for :func:`_symmetric_rank_update` without a
+    copy: all at once where ``a`` is C-ordered, else (a conv's transposed patches) example by example."""
+    if a.is_contiguous():
+        yield a.reshape(-1, a.shape[-1])
+    else:
+        yield from a.unbind(0)
 
 
 def _accumulate_dense_block(h: torch.Tensor, a: torch.Tensor, gs: Sequence[torch.Tensor],
@@ -486,7 +507,7 @@ def _accumulate_dense_block(h: torch.Tensor, a: torch.Tensor, gs: Sequence[torch
 def _in_block_order(layout: KroneckerFactors, h: torch.Tensor) -> torch.Tensor:
     """The symmetric matrix whose lower triangle :func:`_accumulate_dense_block` filled, from the (out, in')
     matrix layout to the block's flat parameter order (weight then bias, or bias then weight)."""
-    full = torch.tril(h) + torch.tril(h, -1).T
+    full = _from_lower_triangle(h)
     order = layout.from_matrix(torch.arange(layout.size, device=h.device).reshape(1, layout.out, layout.inp))[0]
     return full[order][:, order]
 
