@@ -304,21 +304,22 @@ def kronecker_factors(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: to
 
     start = time.perf_counter()
     n = 0
-    for b, per_layer in batches():
-        n += b
-        for f, (a, gs, weight) in zip(factors, per_layer):
-            if f.A is None and f.rows is None:  # first batch: hold A densely or as its rows (fewer than in')
-                if low_rank and len(x) * a.shape[1] <= f.inp // 2:
-                    f.rows = []
+    with _blas_threads():  # the A factors' syrk
+        for b, per_layer in batches():
+            n += b
+            for f, (a, gs, weight) in zip(factors, per_layer):
+                if f.A is None and f.rows is None:  # first batch: hold A densely or as its rows (fewer than in')
+                    if low_rank and len(x) * a.shape[1] <= f.inp // 2:
+                        f.rows = []
+                    else:
+                        f.A = torch.zeros(f.inp, f.inp, device=fn.device, dtype=fn.dtype)
+                if f.A is None:
+                    f.rows.append(a.reshape(-1, f.inp) / math.sqrt(a.shape[1]))
                 else:
-                    f.A = torch.zeros(f.inp, f.inp, device=fn.device, dtype=fn.dtype)
-            if f.A is None:
-                f.rows.append(a.reshape(-1, f.inp) / math.sqrt(a.shape[1]))
-            else:
-                for rows in _example_rows(a):  # syrk: lower triangle only, mirrored after the pass
-                    _symmetric_rank_update(f.A, rows, 1.0 / a.shape[1])
-            for g in gs:
-                f.G += weight * torch.einsum("bto,btp->op", g, g)
+                    for rows in _example_rows(a):  # syrk: lower triangle only, mirrored after the pass
+                        _symmetric_rank_update(f.A, rows, 1.0 / a.shape[1])
+                for g in gs:
+                    f.G += weight * torch.einsum("bto,btp->op", g, g)
     for f in factors:
         if f.A is None:
             f.rows = [r / math.sqrt(n) for r in f.rows]
