@@ -948,9 +948,10 @@ def solve_blocks(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: torch.T
                                      f"Gauss-Newton factors cached, {cache_bytes / 2 ** 20:.0f} MB > cache_mb={cache_mb:g}; "
                                      "raise cache_mb or use solver='pcg'")
                 h = torch.zeros(block.numel, block.numel, device=fn.device, dtype=fn.dtype)
-                for rows in _pseudo_gradient_rows(op):
-                    h.addmm_(rows.T, rows)
-                op = DenseBlock(block.name, h / n)
+                with _blas_threads():  # the same accumulation as the pass's dense blocks, batch by batch
+                    for _, [(a, gs, _)] in _cached_batches([op], batch_size):
+                        _accumulate_dense_block(h, a, gs)
+                op = DenseBlock(block.name, _in_block_order(op.layout, h) / n)
             s = ExactSolver().solve(op, g, damping)
             residual = _relative_residual(op, s, g, damping)  # the same H, in one GEMM
         elif method == "woodbury" and cached and op.g.shape[2] == 1:
