@@ -389,6 +389,29 @@ def vgg16_probe(n_test: int, n_train: int) -> None:
     say(stage="done", seconds=mem.seconds, peak_mb=mem.peak_mb, shape=list(scores.layers.shape))
 
 
+def run_vgg16_probe(n_test: int, n_train: int, timeout: float) -> dict:
+    """:func:`vgg16_probe` in a subprocess with a timeout; its stages as far as it got."""
+    print(f"\n=== torchvision VGG16 at 224 px (weights=None), 16 blocks, {n_test} test × {n_train} train, "
+          f"Hessian over the {n_train}, ours auto on CPU, timeout {timeout:.0f} s")
+    stages = []
+    try:
+        proc = subprocess.run([sys.executable, __file__, "--vgg16-probe", str(n_test), str(n_train)],
+                              capture_output=True, text=True, timeout=timeout)
+        out, finished = proc.stdout, proc.returncode == 0
+        if proc.returncode:
+            print(proc.stderr[-2000:])
+    except subprocess.TimeoutExpired as error:
+        out = (error.stdout or b"").decode() if isinstance(error.stdout, bytes) else (error.stdout or "")
+        finished = False
+    for line in out.splitlines():
+        if line.startswith("{"):
+            stages.append(json.loads(line))
+            print("  ", line[:600])
+    if not finished:
+        print(f"  did not finish within {timeout:.0f} s; last stage: {stages[-1]['stage'] if stages else 'none'}")
+    return {"finished": finished, "n_test": n_test, "n_train": n_train, "timeout_s": timeout, "stages": stages}
+
+
 def write_json(args, results):
     path = Path(args.json)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -458,29 +481,7 @@ def main():
     if not args.skip_vgg16:
         # two training-set sizes: the peak memory should not grow with the training (= Hessian) images
         sizes = [(1, 2)] if args.quick else [(4, n) for n in args.vgg16_train]
-        runs = []
-        for n_test, n_train in sizes:
-            print(f"\n=== torchvision VGG16 at 224 px (weights=None), 16 blocks, {n_test} test × {n_train} train, "
-                  f"Hessian over the {n_train}, ours auto on CPU, timeout {args.vgg16_timeout:.0f} s")
-            stages = []
-            try:
-                proc = subprocess.run([sys.executable, __file__, "--vgg16-probe", str(n_test), str(n_train)],
-                                      capture_output=True, text=True, timeout=args.vgg16_timeout)
-                out, finished = proc.stdout, proc.returncode == 0
-                if proc.returncode:
-                    print(proc.stderr[-2000:])
-            except subprocess.TimeoutExpired as error:
-                out = (error.stdout or b"").decode() if isinstance(error.stdout, bytes) else (error.stdout or "")
-                finished = False
-            for line in out.splitlines():
-                if line.startswith("{"):
-                    stages.append(json.loads(line))
-                    print("  ", line[:600])
-            runs.append({"finished": finished, "n_test": n_test, "n_train": n_train,
-                         "timeout_s": args.vgg16_timeout, "stages": stages})
-            if not finished:
-                print(f"  did not finish within {args.vgg16_timeout:.0f} s; last stage: "
-                      f"{stages[-1]['stage'] if stages else 'none'}")
+        runs = [run_vgg16_probe(n_test, n_train, args.vgg16_timeout) for n_test, n_train in sizes]
         results["torchvision_vgg16_224"] = runs
         done = [r for r in runs if r["finished"]]
         if len(done) > 1:
