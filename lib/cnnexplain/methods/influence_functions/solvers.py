@@ -326,6 +326,48 @@ class CGSolver(Solver):
         return x
 
 
+def preconditioned_cg(operator, b: torch.Tensor, damping: float, precondition, rtol: float, maxiter: int,
+                      start: torch.Tensor | None = None) -> tuple[torch.Tensor, int, torch.Tensor, int]:
+    """Conjugate gradient on (H + λI)X = B, all k columns at once, with the preconditioner
+    ``precondition(R) ≈ (H + λI)⁻¹R`` (symmetric positive definite). ``start``: a first guess X₀ (e.g. the
+    preconditioner's own answer); columns where it has a larger residual than X = 0 start from 0 instead.
+    Returns (X, iterations, the recursive residual R = B − (H + λI)X as CG updated it, the number of columns
+    started from 0). Non-positive curvature of H + λI raises :class:`NotPositiveDefiniteError`."""
+    b_norm = b.norm(dim=1).clamp_min(1e-300)
+    if start is None:
+        x, r, worse = torch.zeros_like(b), b.clone(), torch.zeros(len(b), dtype=torch.bool, device=b.device)
+    else:
+        x = start.clone()
+        r = b - (operator.matvec(x) + damping * x)
+        worse = r.norm(dim=1) > b_norm  # a poor preconditioner can overshoot: start those columns from 0
+        x[worse], r[worse] = 0.0, b[worse]
+    z = precondition(r)
+    p = z.clone()
+    rz = (r * z).sum(1)
+    active = r.norm(dim=1) > rtol * b_norm
+    iterations = 0
+    while active.any() and iterations < maxiter:
+        iterations += 1
+        idx = active.nonzero().squeeze(1)
+        ap = operator.matvec(p[idx]) + damping * p[idx]
+        pap = (p[idx] * ap).sum(1)
+        if not torch.all(pap > 0):
+            curvature = (pap / (p[idx] * p[idx]).sum(1)).min().item() - damping
+            raise NotPositiveDefiniteError(
+                f"block {operator.name!r}: preconditioned CG met curvature {curvature:.3e} at iteration "
+                f"{iterations}, not offset by the damping λ={damping:g}; raise damping above {-curvature:.3e}",
+                block=operator.name, damping=damping, curvature=curvature, needed_damping=-curvature)
+        alpha = rz[idx] / pap
+        x[idx] += alpha[:, None] * p[idx]
+        r[idx] -= alpha[:, None] * ap
+        z_new = precondition(r[idx])
+        rz_new = (r[idx] * z_new).sum(1)
+        p[idx] = z_new + (rz_new / rz[idx])[:, None] * p[idx]
+        rz[idx] = rz_new
+        active = r.norm(dim=1) > rtol * b_norm
+    return x, iterations, r, int(worse.sum())
+
+
 def power_iteration(operator, iterations: int = 100, seed: int = 0, rtol: float = 1e-5) -> float:
     """Estimate of the largest-magnitude eigenvalue of the operator (Rayleigh quotient of power iteration)."""
     generator = torch.Generator().manual_seed(seed)
