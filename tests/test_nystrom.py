@@ -105,3 +105,17 @@ def test_too_few_iterations_warn_or_raise():
         NystromPCGSolver(rtol=1e-12, maxiter=1, rank=4, max_rank=4).solve(DenseBlock("h", h), b, 1e-6)
     with pytest.raises(SolverError):
         NystromPCGSolver(rtol=1e-12, maxiter=1, rank=4, max_rank=4, strict=True).solve(DenseBlock("h", h), b, 1e-6)
+
+
+def test_tiny_right_hand_sides_in_float32_are_solved_not_stopped():
+    """A confidently right test image has a gradient of norm ~1e-19: in float32 its CG curvature pᵀ(H + λI)p
+    would underflow to 0 unless each column is solved at unit norm."""
+    h, _ = low_rank_psd(p=80, rank=80, decay=0.08)
+    op = DenseBlock("h", h.float())
+    b = torch.randn(3, 80, generator=torch.Generator().manual_seed(1))
+    b[0] *= 1e-19
+    b[2] = 0.0
+    x = NystromPCGSolver(rtol=1e-4, rank=8, max_rank=16).solve(op, b, DAMPING)
+    exact = torch.linalg.solve(h + DAMPING * torch.eye(80, dtype=torch.float64), b.double().T).T
+    assert pearson(x[0].double(), exact[0]) > 0.999 and pearson(x[1].double(), exact[1]) > 0.999
+    assert torch.equal(x[2], torch.zeros(80))

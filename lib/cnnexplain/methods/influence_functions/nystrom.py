@@ -150,7 +150,7 @@ class NystromPCGSolver(Solver):
         precondition = approximation.preconditioner(damping)
         x, iterations, r, from_zero = preconditioned_cg(operator, b, damping, precondition, self.rtol, maxiter,
                                                         start=approximation.inverse_hvp(b, damping))
-        b_norm = b.norm(dim=1).clamp_min(1e-300)
+        b_norm = b.norm(dim=1).clamp_min(torch.finfo(b.dtype).tiny)
         recursive = (r.norm(dim=1) / b_norm).max().item() if len(b) else 0.0
         residual = operator.matvec(x) + damping * x - b
         measured = (residual.norm(dim=1) / b_norm).max().item() if len(b) else 0.0

@@ -332,7 +332,19 @@ def preconditioned_cg(operator, b: torch.Tensor, damping: float, precondition, r
     ``precondition(R) ≈ (H + λI)⁻¹R`` (symmetric positive definite). ``start``: a first guess X₀ (e.g. the
     preconditioner's own answer); columns where it has a larger residual than X = 0 start from 0 instead.
     Returns (X, iterations, the recursive residual R = B − (H + λI)X as CG updated it, the number of columns
-    started from 0). Non-positive curvature of H + λI raises :class:`NotPositiveDefiniteError`."""
+    started from 0). Non-positive curvature of H + λI raises :class:`NotPositiveDefiniteError`.
+
+    Each column is solved for b/‖b‖ and scaled back (exact for a linear system): a test gradient of norm 1e-19
+    (a confidently right prediction) would otherwise drive pᵀ(H + λI)p below float32's smallest normal number
+    and stop the iteration with a curvature of 0."""
+    norms = b.norm(dim=1, keepdim=True)
+    scale = torch.where(norms > 0, norms, torch.ones_like(norms))
+    x, iterations, r, started_from_zero = _unit_preconditioned_cg(
+        operator, b / scale, damping, precondition, rtol, maxiter, None if start is None else start / scale)
+    return x * scale, iterations, r * scale, started_from_zero
+
+
+def _unit_preconditioned_cg(operator, b, damping, precondition, rtol, maxiter, start):
     b_norm = b.norm(dim=1).clamp_min(1e-300)
     if start is None:
         x, r, worse = torch.zeros_like(b), b.clone(), torch.zeros(len(b), dtype=torch.bool, device=b.device)
