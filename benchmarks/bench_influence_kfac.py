@@ -443,7 +443,9 @@ def main():
                         help="Adam epochs (cosine schedule) on the full MNIST for the pretrained LeNet-5 and VGG-16 layout "
                              "(measured: LeNet-5 97.3 %% test after 1; the VGG-16 layout 96.3 %% after 6, 97.5 %% after 10)")
     parser.add_argument("--solvers", nargs="+", default=["auto", "nystrom", "ekfac", "kfac", "pcg"])
-    parser.add_argument("--nets", nargs="+", default=["lenet5", "vgg16_layout"])
+    parser.add_argument("--nets", nargs="*", default=["lenet5", "vgg16_layout"],
+                        help="the nets of the side-by-side table; none (a bare --nets): only the VGG16 probe, "
+                             "added to the JSON")
     parser.add_argument("--skip-peers", action="store_true")
     parser.add_argument("--skip-pydvl", action="store_true")
     parser.add_argument("--loo-removals", type=int, default=5, help="leave-one-out retrainings (0: none)")
