@@ -6,7 +6,8 @@ from torch import nn
 
 from cnnexplain.methods.influence_functions.hvp import BlockHessian, GradientGraph, ModelFunction
 from cnnexplain.methods.influence_functions.solvers import (CGSolver, ConvergenceWarning, DivergenceError, ExactSolver, LissaSolver,
-                                NotPositiveDefiniteError, SolverError, make_solver, power_iteration)
+                                NotPositiveDefiniteError, SolverError, make_solver, max_relative_residual,
+                                power_iteration)
 
 
 class DenseOperator:
@@ -136,6 +137,20 @@ def test_not_converged_warns_or_raises():
         CGSolver(maxiter=3).solve(op, b)
     with pytest.raises(SolverError, match="fc3"):
         LissaSolver(maxiter=5, strict=True).solve(op, b)
+
+
+def test_a_zero_right_hand_side_in_float32_reports_a_residual_not_nan():
+    """A block whose test gradient vanishes: its relative residual 0/0 must read 0, not a NaN that every
+    ``> rtol`` check passes as converged (a fixed floor of 1e-300 is 0 in float32)."""
+    op = DenseOperator(spd(20, condition=10.0).float())
+    b = torch.randn(2, 20, generator=torch.Generator().manual_seed(0))
+    b[1] = 0.0
+    for solver in (CGSolver(rtol=1e-5), LissaSolver(rtol=1e-5)):
+        x = solver.solve(op, b, damping=0.1)
+        assert torch.equal(x[1], torch.zeros(20))
+        assert 0.0 <= solver.reports[-1].relative_error < 1e-3, solver.name
+    assert max_relative_residual(op, torch.zeros_like(b), torch.zeros_like(b), 0.1) == 0.0
+    assert max_relative_residual(op, x, b, 0.1) < 1e-3
 
 
 def test_bad_arguments():

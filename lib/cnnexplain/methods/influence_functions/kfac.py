@@ -54,7 +54,8 @@ from torch.func import functional_call, jvp, vjp, vmap
 
 from cnnexplain.methods.influence_functions.hvp import ModelFunction, ParameterBlock, check_batch, cross_entropy
 from cnnexplain.methods.influence_functions.solvers import (NotPositiveDefiniteError, Solver, SolveReport,
-                                                            _as_matrix, _check_damping, preconditioned_cg)
+                                                            _as_matrix, _check_damping, max_relative_residual,
+                                                            preconditioned_cg, relative_norms)
 
 
 class UnsupportedLayerError(TypeError):
@@ -581,13 +582,6 @@ def _factors_for(factors, operator) -> KroneckerFactors:
         raise KeyError(f"no Kronecker factors for block {operator.name!r}; have: {', '.join(factors)}") from None
 
 
-def _relative_residual(operator, x, b, damping) -> float:
-    if not len(b):
-        return 0.0
-    r = operator.matvec(x) + damping * x - b
-    return (r.norm(dim=1) / b.norm(dim=1).clamp_min(1e-300)).max().item()
-
-
 class KroneckerSolver(Solver):
     """Approximate (H_l + λI)⁻¹B by the K-FAC (``kind="kfac"``) or EK-FAC (``kind="ekfac"``) inverse:
     two small rotations per right-hand side, no iteration. ``factors``: a mapping block name →
@@ -608,7 +602,7 @@ class KroneckerSolver(Solver):
         if damping <= 0 and self.kind == "kfac":
             raise ValueError(f"block {operator.name!r}: the K-FAC inverse needs damping λ > 0")
         x = f.inverse_hvp(b, damping, self.kind)
-        rel = _relative_residual(operator, x, b, damping) if self.measure else float("nan")
+        rel = max_relative_residual(operator, x, b, damping) if self.measure else float("nan")
         self.reports.append(SolveReport(operator.name, self.name, 0, rel, True,
                                         extra={"method": self.kind, "fisher": f.fisher, "measured": self.measure}))
         return x
@@ -638,12 +632,11 @@ class PreconditionedCGSolver(Solver):
         f = _factors_for(self.factors, operator)
         precondition = (lambda r: f.inverse_hvp(r, max(damping, 1e-12), self.kind))
         maxiter = self.maxiter or min(2 * operator.size + 10, 200)
-        b_norm = b.norm(dim=1).clamp_min(1e-300)
         # the EK-FAC answer as the starting point, where it is closer than 0
         x, iterations, r, from_zero = preconditioned_cg(operator, b, damping, precondition, self.rtol, maxiter,
                                                         start=precondition(b))
-        recursive = (r.norm(dim=1) / b_norm).max().item() if len(b) else 0.0
-        measured = _relative_residual(operator, x, b, damping)
+        recursive = relative_norms(r, b).max().item() if len(b) else 0.0
+        measured = max_relative_residual(operator, x, b, damping)
         report = SolveReport(operator.name, self.name, iterations, measured,
                              extra={"preconditioner": self.kind, "recursive_residual": recursive,
                                     "fisher": f.fisher, "started_from_zero": from_zero})
@@ -962,7 +955,7 @@ def solve_blocks(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: torch.T
                         _accumulate_dense_block(h, a, gs)
                 op = DenseBlock(block.name, _in_block_order(op.layout, h) / n)
             s = ExactSolver().solve(op, g, damping)
-            residual = _relative_residual(op, s, g, damping)  # the same H, in one GEMM
+            residual = max_relative_residual(op, s, g, damping)  # the same H, in one GEMM
         elif method == "woodbury" and cached and op.g.shape[2] == 1:
             s = woodbury_linear(op, g, damping)
         elif method == "woodbury":
@@ -983,7 +976,7 @@ def solve_blocks(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: torch.T
             s = approx.solve(op, g, damping)
             residual = approx.reports[-1].relative_error
         if method == "woodbury":
-            residual = _relative_residual(op, s, g, damping)
+            residual = max_relative_residual(op, s, g, damping)
         solved.append(s)
         choices.append(BlockChoice(block.name, block.numel, method, reason, iterations, residual,
                                    time.perf_counter() - start))

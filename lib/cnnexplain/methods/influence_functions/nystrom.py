@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import torch
 
 from cnnexplain.methods.influence_functions.solvers import (Solver, SolveReport, _as_matrix, _check_damping,
-                                                            preconditioned_cg)
+                                                            max_relative_residual, preconditioned_cg, relative_norms)
 
 
 @dataclass
@@ -150,10 +150,8 @@ class NystromPCGSolver(Solver):
         precondition = approximation.preconditioner(damping)
         x, iterations, r, from_zero = preconditioned_cg(operator, b, damping, precondition, self.rtol, maxiter,
                                                         start=approximation.inverse_hvp(b, damping))
-        b_norm = b.norm(dim=1).clamp_min(torch.finfo(b.dtype).tiny)
-        recursive = (r.norm(dim=1) / b_norm).max().item() if len(b) else 0.0
-        residual = operator.matvec(x) + damping * x - b
-        measured = (residual.norm(dim=1) / b_norm).max().item() if len(b) else 0.0
+        recursive = relative_norms(r, b).max().item() if len(b) else 0.0
+        measured = max_relative_residual(operator, x, b, damping)
         report = SolveReport(operator.name, self.name, iterations, measured,
                              extra={"rank": approximation.rank, "sketch_products": approximation.products,
                                     "smallest_over_damping": approximation.eigenvalues[-1].item() / damping,

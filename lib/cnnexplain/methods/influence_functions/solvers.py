@@ -117,6 +117,20 @@ def _symmetric_eig(matrix: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return (torch.from_numpy(values).to(matrix.device), torch.from_numpy(vectors).to(matrix.device))
 
 
+def relative_norms(r: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """‖r_i‖/‖b_i‖ per row (right-hand side), 0 where both are 0. The floor is the dtype's smallest normal
+    number: a fixed 1e-300 is 0 in float32, and a zero right-hand side (a block whose test gradient vanishes)
+    would report the residual 0/0 = NaN, which every ``> rtol`` check reads as converged."""
+    return r.norm(dim=1) / b.norm(dim=1).clamp_min(torch.finfo(b.dtype).tiny)
+
+
+def max_relative_residual(operator, x: torch.Tensor, b: torch.Tensor, damping: float) -> float:
+    """max_i ‖(H + λI)x_i − b_i‖/‖b_i‖ with one product of ``operator`` (0 for no right-hand sides)."""
+    if not len(b):
+        return 0.0
+    return relative_norms(operator.matvec(x) + damping * x - b, b).max().item()
+
+
 class ExactSolver(Solver):
     """Dense (H + λI)⁻¹ by a symmetric eigendecomposition of the block (the reference for small blocks).
 
@@ -209,7 +223,7 @@ class WoodburySolver(Solver):
         projected = torch.cholesky_solve((b @ f.T).T, chol).T  # (k, r)
         x = (b - projected @ f) / damping
         residual = (x @ f.T) @ f + damping * x - b
-        rel = (residual.norm(dim=1) / b.norm(dim=1).clamp_min(1e-300)).max().item() if len(b) else 0.0
+        rel = relative_norms(residual, b).max().item() if len(b) else 0.0
         self.reports.append(SolveReport(operator.name, self.name, iterations=0, relative_error=rel,
                                         extra={"method": "woodbury", "rank": int(f.shape[0])}))
         return x.to(rhs.dtype)
@@ -255,7 +269,7 @@ def woodbury_grid(factors, rhs, dampings, global_damping: float | None = None, c
             x = (b - torch.cholesky_solve(fb, torch.linalg.cholesky(kernel + damping * eye)).T @ f) / damping
             xs, bs = x[:check_rows], b[:check_rows]
             r = (xs @ f.T) @ f + damping * xs - bs
-            residuals[i][l] = (r.norm(dim=1) / bs.norm(dim=1).clamp_min(1e-300)).max().item() if len(bs) else 0.0
+            residuals[i][l] = relative_norms(r, bs).max().item() if len(bs) else 0.0
             solutions[i][l] = x.to(rhs[l].dtype)
         if global_damping is not None:
             kernel_sum = kernel if kernel_sum is None else kernel_sum + kernel
@@ -291,7 +305,7 @@ class CGSolver(Solver):
         r = b.clone()
         p = r.clone()
         rr = (r * r).sum(1)
-        b_norm = b.norm(dim=1).clamp_min(1e-300)
+        b_norm = b.norm(dim=1).clamp_min(torch.finfo(b.dtype).tiny)  # see relative_norms
         active = rr.sqrt() > self.rtol * b_norm
         iterations = 0
         while active.any() and iterations < maxiter:
@@ -345,7 +359,7 @@ def preconditioned_cg(operator, b: torch.Tensor, damping: float, precondition, r
 
 
 def _unit_preconditioned_cg(operator, b, damping, precondition, rtol, maxiter, start):
-    b_norm = b.norm(dim=1).clamp_min(1e-300)
+    b_norm = b.norm(dim=1).clamp_min(torch.finfo(b.dtype).tiny)  # see relative_norms
     if start is None:
         x, r, worse = torch.zeros_like(b), b.clone(), torch.zeros(len(b), dtype=torch.bool, device=b.device)
     else:
@@ -457,7 +471,7 @@ class LissaSolver(Solver):
             if top > self.divergence_factor * smallest_step:
                 self._diverged(operator.name, step,
                                f"grew its update {top / smallest_step:.1f}-fold", lambda_max, scale, damping)
-            relative_change = (change / new.norm(dim=1).clamp_min(1e-300)).max().item()
+            relative_change = (change / new.norm(dim=1).clamp_min(torch.finfo(new.dtype).tiny)).max().item()
             h = new
             if relative_change < self.rtol:
                 break
