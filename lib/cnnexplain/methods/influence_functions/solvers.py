@@ -300,6 +300,8 @@ class CGSolver(Solver):
     def solve(self, operator, rhs: torch.Tensor, damping: float = 0.0) -> torch.Tensor:
         damping = _check_damping(damping)
         b = _as_matrix(rhs, operator.size, operator.name)
+        scale = _column_norms(b)
+        b = b / scale  # each column at unit norm, the answer scaled back below: relative residuals are unchanged
         maxiter = self.maxiter or min(2 * operator.size + 10, 1000)
         x = torch.zeros_like(b)
         r = b.clone()
@@ -337,7 +339,15 @@ class CGSolver(Solver):
         if active.any():
             self._not_converged(report, f"raise maxiter (now {maxiter}) or damping (now {damping:g}), "
                                         "or loosen rtol")
-        return x
+        return x * scale
+
+
+def _column_norms(b: torch.Tensor) -> torch.Tensor:
+    """‖b_i‖ as a (k, 1) column, 1 where b_i = 0: the CG loops solve for b_i/‖b_i‖ and scale the answer back
+    (exact for a linear system), since a test gradient of norm 1e-19 (a confidently right prediction) would
+    otherwise drive pᵀ(H + λI)p and ‖r‖² below float32's smallest normal number."""
+    norms = b.norm(dim=1, keepdim=True)
+    return torch.where(norms > 0, norms, torch.ones_like(norms))
 
 
 def preconditioned_cg(operator, b: torch.Tensor, damping: float, precondition, rtol: float, maxiter: int,
@@ -348,11 +358,8 @@ def preconditioned_cg(operator, b: torch.Tensor, damping: float, precondition, r
     Returns (X, iterations, the recursive residual R = B − (H + λI)X as CG updated it, the number of columns
     started from 0). Non-positive curvature of H + λI raises :class:`NotPositiveDefiniteError`.
 
-    Each column is solved for b/‖b‖ and scaled back (exact for a linear system): a test gradient of norm 1e-19
-    (a confidently right prediction) would otherwise drive pᵀ(H + λI)p below float32's smallest normal number
-    and stop the iteration with a curvature of 0."""
-    norms = b.norm(dim=1, keepdim=True)
-    scale = torch.where(norms > 0, norms, torch.ones_like(norms))
+    Each column is solved at unit norm (see :func:`_column_norms`)."""
+    scale = _column_norms(b)
     x, iterations, r, started_from_zero = _unit_preconditioned_cg(
         operator, b / scale, damping, precondition, rtol, maxiter, None if start is None else start / scale)
     return x * scale, iterations, r * scale, started_from_zero
