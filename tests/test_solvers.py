@@ -175,3 +175,15 @@ def test_cg_solves_a_tiny_float32_right_hand_side_as_accurately_as_a_unit_one():
     exact = torch.linalg.solve(h + 1e-3 * torch.eye(50, dtype=torch.float64), b.double().T).T
     for i in range(2):
         assert pearson(x[i].double(), exact[i]) > 0.9999
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_cholesky_solve_by_two_triangular_solves_equals_torchs(dtype):
+    from cnnexplain.methods.influence_functions.solvers import cholesky_solve
+
+    g = torch.Generator().manual_seed(0)
+    m = torch.randn(50, 60, generator=g, dtype=torch.float64)
+    factor = torch.linalg.cholesky(m @ m.T / 60 + 1e-2 * torch.eye(50, dtype=torch.float64)).to(dtype)
+    for k in (1, 7):
+        rhs = torch.randn(50, k, generator=g, dtype=torch.float64).to(dtype)
+        torch.testing.assert_close(cholesky_solve(rhs, factor), torch.cholesky_solve(rhs, factor))

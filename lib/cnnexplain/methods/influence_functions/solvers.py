@@ -117,6 +117,14 @@ def _symmetric_eig(matrix: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return (torch.from_numpy(values).to(matrix.device), torch.from_numpy(vectors).to(matrix.device))
 
 
+def cholesky_solve(rhs: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    """A⁻¹ rhs from the lower Cholesky factor L of A (A = LLᵀ), rhs of shape (p, k): two triangular solves.
+    The same numbers as ``torch.cholesky_solve``, which on the CPU build here took 4× as long (p = 2,416 and
+    4,500, k = 10: 62 and 223 ms against 17 and 58 ms in float64, 97 against 27 ms in float32)."""
+    inner = torch.linalg.solve_triangular(factor, rhs, upper=False)
+    return torch.linalg.solve_triangular(factor.T, inner, upper=True)
+
+
 def relative_norms(r: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """‖r_i‖/‖b_i‖ per row (right-hand side), 0 where both are 0. The floor is the dtype's smallest normal
     number: a fixed 1e-300 is 0 in float32, and a zero right-hand side (a block whose test gradient vanishes)
@@ -147,7 +155,8 @@ class ExactSolver(Solver):
     def _cholesky(self, operator, damping: float):
         """(H, the Cholesky factor of H + λI in float64), the factor None when it fails or has a tiny pivot."""
         hessian = operator.dense()
-        shifted = hessian.double() + damping * torch.eye(operator.size, dtype=torch.float64, device=hessian.device)
+        shifted = hessian.to(torch.float64, copy=True)  # + λI on the diagonal: an eye of p² numbers cost as much as
+        shifted.diagonal().add_(damping)                # the Cholesky itself (p = 2,416)
         factor, info = torch.linalg.cholesky_ex(shifted)
         if info.item() == 0:
             diagonal = factor.diagonal() ** 2  # bounds: a tiny pivot means a nearly singular H + λI
@@ -189,7 +198,7 @@ class ExactSolver(Solver):
         if factor is None:
             return rhs @ self._eigh_inverse(operator, hessian, damping).to(rhs.dtype)  # inverse is symmetric
         if len(rhs) < operator.size // 4:  # few right-hand sides: two triangular solves, no p×p inverse
-            return torch.cholesky_solve(rhs.double().T, factor).T.to(rhs.dtype)
+            return cholesky_solve(rhs.double().T, factor).T.to(rhs.dtype)
         return rhs @ torch.cholesky_inverse(factor).to(hessian.dtype).to(rhs.dtype)  # as inverse() gives it
 
 
@@ -220,7 +229,7 @@ class WoodburySolver(Solver):
         kernel = f @ f.T
         kernel.diagonal().add_(damping)
         chol = torch.linalg.cholesky(kernel)
-        projected = torch.cholesky_solve((b @ f.T).T, chol).T  # (k, r)
+        projected = cholesky_solve((b @ f.T).T, chol).T  # (k, r)
         x = (b - projected @ f) / damping
         residual = (x @ f.T) @ f + damping * x - b
         rel = relative_norms(residual, b).max().item() if len(b) else 0.0
@@ -266,7 +275,7 @@ def woodbury_grid(factors, rhs, dampings, global_damping: float | None = None, c
         kernel, fb = f @ f.T, f @ b.T  # (r, r), (r, k)
         eye = torch.eye(len(kernel), dtype=kernel.dtype)
         for i, damping in enumerate(dampings):
-            x = (b - torch.cholesky_solve(fb, torch.linalg.cholesky(kernel + damping * eye)).T @ f) / damping
+            x = (b - cholesky_solve(fb, torch.linalg.cholesky(kernel + damping * eye)).T @ f) / damping
             xs, bs = x[:check_rows], b[:check_rows]
             r = (xs @ f.T) @ f + damping * xs - bs
             residuals[i][l] = relative_norms(r, bs).max().item() if len(bs) else 0.0
@@ -277,7 +286,7 @@ def woodbury_grid(factors, rhs, dampings, global_damping: float | None = None, c
     global_solution = None
     if global_damping is not None:
         eye = torch.eye(len(kernel_sum), dtype=kernel_sum.dtype)
-        y = torch.cholesky_solve(fb_sum, torch.linalg.cholesky(kernel_sum + global_damping * eye)).T  # (k, r)
+        y = cholesky_solve(fb_sum, torch.linalg.cholesky(kernel_sum + global_damping * eye)).T  # (k, r)
         global_solution = [((b.double() - y @ f.double()) / global_damping).to(b.dtype) for f, b in zip(factors, rhs)]
     return solutions, global_solution, residuals
 
