@@ -231,9 +231,44 @@ def test_kronecker_scores_equal_per_sample_gradient_scores(setup):
     grads = per_sample_grads(fn, x[:40], y[:40])
     for l, (s, g) in enumerate(zip(test_side, grads)):
         torch.testing.assert_close(got[..., l], -(s @ g.T))
-    # one test vector takes the other contraction order for convolutions
+    # one test vector: the same per-example gradients, contracted once
     one = kronecker_scores(fn, fn.blocks, [s[:1] for s in test_side], x[:40], y[:40], batch_size=16, chunk_elements=500)
     torch.testing.assert_close(one, got[:1])
+
+
+def strided_cnn():
+    """Convs whose weight gradients the conv's own kernel forms (ConvInput): stride, dilation, a rectangular
+    kernel, asymmetric padding, no bias — each must match the im2col patches' layout."""
+    torch.manual_seed(3)
+    return nn.Sequential(nn.Conv2d(1, 3, (3, 2), stride=2, padding=(1, 0)), nn.ReLU(),
+                         nn.Conv2d(3, 4, 3, dilation=2, padding=2, bias=False), nn.ReLU(), nn.Flatten(),
+                         nn.Linear(4 * 5 * 5, 4)).double().eval()
+
+
+def test_conv_weight_gradient_kernel_matches_the_patches():
+    from cnnexplain.methods.influence_functions.kfac import ConvInput, _inputs
+
+    model = strided_cnn()
+    x, y = data(n=30, side=10)
+    fn = ModelFunction(model, parameter_blocks(model, example_input=x[:1]))
+    for conv, inputs in ((model[0], x), (model[2], model[1](model[0](x)))):
+        out = conv(inputs)
+        g = torch.randn(len(x), 2, conv.out_channels, out.shape[2] * out.shape[3], dtype=torch.float64)
+        bias = conv.bias is not None
+        got = ConvInput(conv, inputs, bias, tuple(out.shape[2:])).example_gradients(g, 5, 17)
+        patches = _inputs(conv, inputs, bias)[5:17]  # (b, T, in')
+        torch.testing.assert_close(got, torch.einsum("bmot,bti->bmoi", g[5:17], patches))
+    # the dense blocks and the scores through it equal the Jacobian blocks and per-sample gradients
+    dense = block_hessians_from_jacobians(fn, fn.blocks, x, y)
+    held = gauss_newton_cache(fn, fn.blocks, x, y, batch_size=16, dense=[True] * len(fn.blocks))
+    for d, h in zip(held, dense):
+        torch.testing.assert_close(d.matrix, h, rtol=1e-9, atol=1e-12)
+    from cnnexplain.methods.influence_functions.kfac import kronecker_scores
+
+    test_side = [torch.randn(3, b.numel, dtype=torch.float64) for b in fn.blocks]
+    got = kronecker_scores(fn, fn.blocks, test_side, x, y, batch_size=16, chunk_elements=200)
+    for l, (s, g) in enumerate(zip(test_side, per_sample_grads(fn, x, y))):
+        torch.testing.assert_close(got[..., l], -(s @ g.T))
 
 
 def test_woodbury_on_the_kronecker_kernel_of_a_linear_layer(setup):

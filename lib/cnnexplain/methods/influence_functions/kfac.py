@@ -54,8 +54,8 @@ from torch.func import functional_call, jvp, vjp, vmap
 
 from cnnexplain.methods.influence_functions.hvp import ModelFunction, ParameterBlock, check_batch, cross_entropy
 from cnnexplain.methods.influence_functions.solvers import (NotPositiveDefiniteError, Solver, SolveReport,
-                                                            _as_matrix, _check_damping, max_relative_residual,
-                                                            preconditioned_cg, relative_norms)
+                                                            _as_matrix, _check_damping, cholesky_solve,
+                                                            max_relative_residual, preconditioned_cg, relative_norms)
 
 
 class UnsupportedLayerError(TypeError):
@@ -202,6 +202,45 @@ def _outputs(module: nn.Module, g: torch.Tensor) -> torch.Tensor:
     return g.reshape(g.shape[0], -1, g.shape[-1])
 
 
+@dataclass
+class ConvInput:
+    """A batch of a conv layer's raw inputs (b, in, H, W), kept instead of its im2col patches (T·in' numbers per
+    example, 9× the input for a 3×3 kernel) where only per-example gradients are needed: those come from the
+    conv's own weight-gradient kernel (:meth:`example_gradients`)."""
+
+    module: nn.Conv2d
+    x: torch.Tensor
+    bias: bool
+    out_size: tuple[int, int]  # (H', W') of the layer's output
+
+    @property
+    def positions(self) -> int:
+        return self.out_size[0] * self.out_size[1]
+
+    def patches(self) -> torch.Tensor:
+        """The (b, T, in') layer inputs of :func:`_inputs`."""
+        return _inputs(self.module, self.x, self.bias)
+
+    def example_gradients(self, g: torch.Tensor, start: int = 0, stop: int | None = None) -> torch.Tensor:
+        """Σ_t g_t a_tᵀ, shape (b, m, out, in'), for output gradients ``g`` of shape (b, m, out, T) (the conv's
+        own layout; m per example: directions or test vectors), examples ``start:stop`` of the batch. By
+        ``torch.nn.grad.conv2d_weight`` with one group per example — no patches formed; measured 1.3–3.3×
+        faster than patches and a batched GEMM on VGG16's 224 px layers and on the benchmark's MNIST convs,
+        1.4× slower on a 14×14×512 one."""
+        module, x, g = self.module, self.x[start:stop], g[start:stop]
+        b, m, out, _ = g.shape
+        kernel = torch.nn.grad.conv2d_weight(
+            x.reshape(1, b * x.shape[1], *x.shape[2:]), (b * m * out, x.shape[1], *module.kernel_size),
+            g.reshape(1, b * m * out, *self.out_size), module.stride, module.padding, module.dilation, groups=b)
+        kernel = kernel.reshape(b, m, out, -1)
+        if not self.bias:
+            return kernel
+        rows = kernel.new_empty(b, m, out, kernel.shape[-1] + 1)
+        rows[..., :-1] = kernel
+        rows[..., -1] = g.sum(3)
+        return rows
+
+
 def softmax_hessian_root(p: torch.Tensor) -> torch.Tensor:
     """R of shape (b, C, C − 1) with R Rᵀ = diag p − p pᵀ, the Hessian of the cross-entropy in the logits.
 
@@ -217,9 +256,20 @@ def softmax_hessian_root(p: torch.Tensor) -> torch.Tensor:
     return reflected[:, :, :-1]
 
 
-def _stream(fn: ModelFunction, layers, x, y, batch_size, fisher, samples, generator):
-    """Yields per batch: (batch size, [(a (b,T,in'), [g_d (b,T,out) for each pseudo-gradient d], weight_d)])."""
+def _layer_input(mod: nn.Module, x: torch.Tensor, output: torch.Tensor, bias: bool, raw: bool):
+    """What a forward hook keeps of a layer's input: a :class:`ConvInput` for a conv with ``raw`` and more than
+    one output position, else the (b, T, in') inputs of :func:`_inputs`."""
+    if raw and isinstance(mod, nn.Conv2d) and output.shape[2] * output.shape[3] > 1:
+        return ConvInput(mod, x, bias, tuple(output.shape[2:]))
+    return _inputs(mod, x, bias)
+
+
+def _stream(fn: ModelFunction, layers, x, y, batch_size, fisher, samples, generator, raw: Sequence[bool] | None = None):
+    """Yields per batch: (batch size, [(a, [g_d (b,T,out) for each pseudo-gradient d], weight_d)]), a the layer
+    inputs (b, T, in') — or, for the layers marked in ``raw`` that are convs of more than one position, a
+    :class:`ConvInput`."""
     model = fn.model
+    raw = [False] * len(layers) if raw is None else list(raw)
     captured: dict[int, tuple] = {}
     hooks = []
     for index, (module, _, bias) in enumerate(layers):
@@ -227,7 +277,7 @@ def _stream(fn: ModelFunction, layers, x, y, batch_size, fisher, samples, genera
             # differentiate w.r.t. a zero added to the output: its gradient is the pre-activation one even
             # when the next layer is an in-place ReLU (torchvision's VGG)
             zero = torch.zeros_like(output, requires_grad=True)
-            captured[index] = (_inputs(mod, args[0].detach(), bias), zero)
+            captured[index] = (_layer_input(mod, args[0].detach(), output, bias, raw[index]), zero)
             return output + zero
         hooks.append(module.register_forward_hook(hook))
     try:
@@ -419,7 +469,7 @@ def gauss_newton_cache(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: t
              for f, d in zip(layouts, dense)]
     start = 0
     with _blas_threads():
-        for size, per_layer in _stream(fn, layers, x, y, batch_size, "exact", 1, None):
+        for size, per_layer in _stream(fn, layers, x, y, batch_size, "exact", 1, None, raw=dense):
             for l, (a, gs, _) in enumerate(per_layer):
                 if dense[l]:
                     _accumulate_dense_block(grams[l], a, gs)
@@ -467,7 +517,9 @@ def _symmetric_rank_update(h: torch.Tensor, rows: torch.Tensor, alpha: float = 1
 
 def _from_lower_triangle(h: torch.Tensor) -> torch.Tensor:
     """The symmetric matrix whose lower triangle :func:`_symmetric_rank_update` kept."""
-    return torch.tril(h) + torch.tril(h, -1).T
+    full = torch.tril(h)
+    full += torch.tril(h, -1).T
+    return full
 
 
 def _example_rows(a: torch.Tensor):
@@ -487,6 +539,13 @@ def _accumulate_dense_block(h: torch.Tensor, a: torch.Tensor, gs: Sequence[torch
     One position (a Linear layer): Σ_i (Σ_d g_id g_idᵀ) ⊗ (a_i a_iᵀ), one GEMM of b·p² multiply-adds instead
     of the (C − 1)·b·p² of the pseudo-gradient rows' Gram. Several positions (a conv): the rows by one
     batched GEMM on the gradients in the conv's own (out, T) layout, then a symmetric rank update."""
+    if isinstance(a, ConvInput):  # per-example gradients by the conv's weight-gradient kernel: no patches
+        g = torch.stack([x.transpose(1, 2) for x in gs], dim=1)  # (b, d, out, T): contiguous, as autograd gave it
+        out, d, inp = g.shape[2], len(gs), a.module.weight[0].numel() + a.bias
+        step = max(1, chunk_elements // max(1, d * out * max(inp, a.positions)))
+        for c in range(0, len(g), step):
+            _symmetric_rank_update(h, a.example_gradients(g, c, c + step).reshape(-1, out * inp))
+        return
     b, T, inp = a.shape
     out, d = gs[0].shape[2], len(gs)
     if T == 1 and inp * inp + out * out <= chunk_elements:
@@ -511,7 +570,7 @@ def _in_block_order(layout: KroneckerFactors, h: torch.Tensor) -> torch.Tensor:
     matrix layout to the block's flat parameter order (weight then bias, or bias then weight)."""
     full = _from_lower_triangle(h)
     order = layout.from_matrix(torch.arange(layout.size, device=h.device).reshape(1, layout.out, layout.inp))[0]
-    return full[order][:, order]
+    return full.index_select(0, order).index_select(1, order)  # measured 1.7–6× faster than full[order][:, order]
 
 
 def _cached_batches(cache: Sequence[CachedGaussNewtonBlock], batch_size: int):
@@ -789,16 +848,16 @@ def solve_positive_definite(matrix: torch.Tensor, rhs: torch.Tensor, refinements
     instead — the answer is float64-accurate either way."""
     chol, info = torch.linalg.cholesky_ex(matrix.float())
     if not info:
-        x = torch.cholesky_solve(rhs.float(), chol).to(matrix.dtype)
+        x = cholesky_solve(rhs.float(), chol).to(matrix.dtype)
         target = rtol * rhs.norm()
         for _ in range(refinements):
             residual = rhs - matrix @ x
             if residual.norm() <= target:
                 return x
-            x += torch.cholesky_solve(residual.float(), chol).to(matrix.dtype)
+            x += cholesky_solve(residual.float(), chol).to(matrix.dtype)
         if (rhs - matrix @ x).norm() <= target:
             return x
-    return torch.cholesky_solve(rhs, torch.linalg.cholesky(matrix))
+    return cholesky_solve(rhs, torch.linalg.cholesky(matrix))
 
 
 def exact_classes_for(classes: int, exact_classes: int = 20) -> int:
@@ -991,9 +1050,10 @@ def kronecker_scores(fn: ModelFunction, blocks: Sequence[ParameterBlock], test_s
     blocks WITHOUT forming per-sample gradients of all blocks at once: one forward and one backward per
     batch give each layer's inputs a_j and output gradients g_j, and ⟨S, Σ_t g_jt a_jtᵀ⟩ = Σ_t g_jtᵀ S a_jt
     is contracted layer by layer in chunks — memory that of one batch of activations, whatever the
-    parameter count (VGG16's 138M), instead of batch × parameters. For a conv and several test vectors the
-    chunk's per-example gradients Σ_t g_jt a_jtᵀ are formed first (T·in'·out work, then k·out·in' for the
-    dots), k times less than contracting each test vector over the T positions."""
+    parameter count (VGG16's 138M), instead of batch × parameters. For a conv of several positions the
+    chunk's per-example gradients Σ_t g_jt a_jtᵀ are formed first, by the conv's weight-gradient kernel
+    (:meth:`ConvInput.example_gradients`: no im2col patches; T·in'·out work, then k·out·in' for the dots), k
+    times less than contracting each test vector over the T positions."""
     from cnnexplain.progress import progress as progress_bar
 
     check_batch(x, y, "training data")
@@ -1007,7 +1067,7 @@ def kronecker_scores(fn: ModelFunction, blocks: Sequence[ParameterBlock], test_s
 
     def hook(mod, args, output, index, bias):
         zero = torch.zeros_like(output, requires_grad=True)
-        captured[index] = (_inputs(mod, args[0].detach(), bias), zero)
+        captured[index] = (_layer_input(mod, args[0].detach(), output, bias, raw=True), zero)
         return output + zero
 
     hooks = [m.register_forward_hook(lambda mod, args, o, i=i, b=b: hook(mod, args, o, i, b))
@@ -1022,8 +1082,15 @@ def kronecker_scores(fn: ModelFunction, blocks: Sequence[ParameterBlock], test_s
                 loss = nn.functional.cross_entropy(logits, yb, reduction="sum")  # per-example gradients
                 grads = torch.autograd.grad(loss, [captured[i][1] for i in range(len(layers))])
             for l, (module, _, _) in enumerate(layers):
-                a, g = captured[l][0], _outputs(module, grads[l].detach())
-                m = mats[l]
+                a, m = captured[l][0], mats[l]
+                if isinstance(a, ConvInput):  # a conv's per-example gradients by its weight-gradient kernel
+                    g = grads[l].detach().flatten(2).unsqueeze(1)  # (b, 1, out, T)
+                    step = max(1, chunk_elements // max(1, g.shape[2] * max(m.shape[2], a.positions)))
+                    scores = torch.cat([torch.einsum("boi,koi->kb", a.example_gradients(g, c, c + step)[:, 0], m)
+                                        for c in range(0, len(g), step)], dim=1)
+                    out[:, start:start + len(xb), l] = -scores.detach().cpu()
+                    continue
+                g = _outputs(module, grads[l].detach())
                 if a.shape[1] == 1:
                     scores = torch.einsum("bo,koi,bi->kb", g[:, 0], m, a[:, 0])
                 elif k > 1:  # the layer's per-example gradient first: T·in'·out + k·out·in', not k·T·in'·out
