@@ -217,16 +217,13 @@ class ConvInput:
     def positions(self) -> int:
         return self.out_size[0] * self.out_size[1]
 
-    def patches(self) -> torch.Tensor:
-        """The (b, T, in') layer inputs of :func:`_inputs`."""
-        return _inputs(self.module, self.x, self.bias)
-
     def example_gradients(self, g: torch.Tensor, start: int = 0, stop: int | None = None) -> torch.Tensor:
         """Σ_t g_t a_tᵀ, shape (b, m, out, in'), for output gradients ``g`` of shape (b, m, out, T) (the conv's
         own layout; m per example: directions or test vectors), examples ``start:stop`` of the batch. By
-        ``torch.nn.grad.conv2d_weight`` with one group per example — no patches formed; measured 1.3–3.3×
-        faster than patches and a batched GEMM on VGG16's 224 px layers and on the benchmark's MNIST convs,
-        1.4× slower on a 14×14×512 one."""
+        ``torch.nn.grad.conv2d_weight`` with one group per example — no patches formed. Against patches and a
+        batched GEMM (1 thread): 1.5–3.3× faster on VGG16's 224–56 px layers, 1.4× slower on its 14 px × 512
+        ones; 1.2–1.8× faster on the MNIST benchmark's 4–8-channel convs at 7–28 px, 1.3–1.4× slower on its
+        1-channel and 3 px ones."""
         module, x, g = self.module, self.x[start:stop], g[start:stop]
         b, m, out, _ = g.shape
         kernel = torch.nn.grad.conv2d_weight(
@@ -537,8 +534,9 @@ def _accumulate_dense_block(h: torch.Tensor, a: torch.Tensor, gs: Sequence[torch
     matrix layout (o·in' + i); only its lower triangle is kept up to date (see :func:`_in_block_order`).
 
     One position (a Linear layer): Σ_i (Σ_d g_id g_idᵀ) ⊗ (a_i a_iᵀ), one GEMM of b·p² multiply-adds instead
-    of the (C − 1)·b·p² of the pseudo-gradient rows' Gram. Several positions (a conv): the rows by one
-    batched GEMM on the gradients in the conv's own (out, T) layout, then a symmetric rank update."""
+    of the (C − 1)·b·p² of the pseudo-gradient rows' Gram. Several positions (a conv): the rows D_id, by the
+    conv's weight-gradient kernel where ``a`` is a :class:`ConvInput`, else by one batched GEMM on the
+    patches and the gradients in the conv's own (out, T) layout, then a symmetric rank update."""
     if isinstance(a, ConvInput):  # per-example gradients by the conv's weight-gradient kernel: no patches
         g = torch.stack([x.transpose(1, 2) for x in gs], dim=1)  # (b, d, out, T): contiguous, as autograd gave it
         out, d, inp = g.shape[2], len(gs), a.module.weight[0].numel() + a.bias
