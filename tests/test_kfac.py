@@ -204,11 +204,33 @@ def test_woodbury_or_nystrom_by_estimated_flops():
     assert nystrom_is_cheaper(_ShapeOnly(500, 9, 16, 64, 36928), 10)
 
 
+def test_solve_blocks_streams_nystrom_where_its_factors_fit(setup):
+    """Where the Gauss-Newton cache (growing with the images) does not fit in cache_mb but the Nyström factors
+    (NYSTROM_COPIES p × rank float64 matrices) do, auto streams products and runs Nyström-preconditioned CG on
+    the exact block, to rtol."""
+    from cnnexplain.methods.influence_functions.kfac import NYSTROM_COPIES
+
+    kind, fn, _, _, _, _, _, grads = setup
+    x, y = data(n=1500 if kind == "cnn" else 4000, seed=3, side=8 if kind == "cnn" else 4)
+    nystrom_mb = max(NYSTROM_COPIES * 8 * b.numel ** 2 for b in fn.blocks) / 2 ** 20
+    solved, choices, info = solve_blocks(fn, fn.blocks, x, y, [g[:2] for g in grads], DAMPING, dense_limit=0,
+                                         cache_mb=1.01 * nystrom_mb, rtol=1e-6)
+    assert info["cache_mb"] > 1.01 * nystrom_mb, info  # the cache would not have fitted
+    assert info["operator"].startswith("streaming") and {c.method for c in choices} == {"nystrom"}
+    assert "factors_s" not in info  # no K-FAC pass
+    dense = block_hessians_from_jacobians(fn, fn.blocks, x, y)
+    for block, h, g, s, choice in zip(fn.blocks, dense, grads, solved, choices):
+        assert choice.residual <= 1e-5, choice
+        assert pearson(s, ExactSolver().solve(DenseBlock(block.name, h), g[:2], DAMPING)) >= 0.99
+
+
 def test_solve_blocks_streams_when_the_cache_does_not_fit(setup):
     kind, fn, x, y, dense, _, _, grads = setup
+    # cache_mb=0: not even Nyström's factors fit, so streamed blocks take EK-FAC-preconditioned CG
     solved, choices, info = solve_blocks(fn, fn.blocks, x, y, [g[:2] for g in grads], DAMPING, cache_mb=0,
                                          rtol=1e-6, dense_limit=0)
     assert info["operator"].startswith("streaming") and {c.method for c in choices} == {"pcg"}
+    assert all("would exceed cache_mb=0" in c.reason for c in choices)
     # blocks up to dense_limit get their dense H in one pass even when nothing per example is cached
     _, choices_d, info_d = solve_blocks(fn, fn.blocks, x, y, [g[:2] for g in grads], DAMPING, cache_mb=0,
                                         dense_limit=100)
@@ -293,7 +315,7 @@ def test_layerwise_influence_auto_uses_kronecker_curvature_for_large_blocks(setu
     scores = auto.scores(xt, yt, x[:30], y[:30], progress=False)
     assert [c["block"] for c in auto.choices] == auto.block_names
     assert all(c["residual"] <= 1e-4 for c in auto.choices), auto.choices
-    assert {c["method"] for c in auto.choices} <= {"exact", "woodbury", "pcg"}
+    assert {c["method"] for c in auto.choices} <= {"exact", "woodbury", "nystrom", "pcg"}
     exact = LayerwiseInfluence(model, x, y, damping=DAMPING, hessian="hvp", solver="exact").scores(
         xt, yt, x[:30], y[:30], progress=False)
     torch.testing.assert_close(scores.layers, exact.layers, rtol=1e-5, atol=1e-8)
