@@ -8,6 +8,7 @@ from PIL import Image
 
 from cnnexplain.papers.aamir import study as aamir
 from cnnexplain.papers.aamir import imagenet as aamir_paper
+from cnnexplain.papers.aamir import preset as aamir_paper_preset
 from cnnexplain.data.sources import DataUnavailableError
 
 
@@ -85,6 +86,13 @@ def test_paper_path_end_to_end_smoke(tmp_path):
     cached, _, t2 = aamir.compute_influence(again, n_hessian=2, cg_iterations=1, batch_size=8, progress=False,
                                             layers=[names[-1]])
     assert t2.get("from_cache") and torch.equal(cached.layers, scores.layers)
+    # the paper profile's solver: Nyström-preconditioned CG where the factors fit (conv1_1, 1,792 parameters),
+    # plain CG where they would not (fc8, 4.1M parameters: 67 GB at rank 256), each row saying which and why
+    assert aamir_paper_preset.INFLUENCE["paper"].solver == "nystrom"
+    _, _, t3 = aamir.compute_influence(study, n_hessian=2, cg_iterations=1, batch_size=8, progress=False,
+                                       layers=[names[0], names[-1]], solver="nystrom", damping=0.01)
+    assert [(r["block"], r["method"]) for r in t3["solver"]] == [(names[0], "nystrom"), (names[-1], "cg")]
+    assert "plain CG" in t3["solver"][1]["why"] and "plain CG" not in t3["solver"][0]["why"]
     # Table 3 and Fig. 6 on the paper path: object patches, group-wise accuracy, the dose from a white image
     with pytest.warns(UserWarning, match="less than half object"):  # GrabCut finds little in noise images
         patches, coverage = aamir_paper.paper_texture_patches(study, n_per_class=1)

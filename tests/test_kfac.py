@@ -208,11 +208,11 @@ def test_solve_blocks_streams_nystrom_where_its_factors_fit(setup):
     """Where the Gauss-Newton cache (growing with the images) does not fit in cache_mb but the Nyström factors
     (NYSTROM_COPIES p × rank float64 matrices) do, auto streams products and runs Nyström-preconditioned CG on
     the exact block, to rtol."""
-    from cnnexplain.methods.influence_functions.kfac import NYSTROM_COPIES
+    from cnnexplain.methods.influence_functions.nystrom import nystrom_bytes
 
     kind, fn, _, _, _, _, _, grads = setup
     x, y = data(n=1500 if kind == "cnn" else 4000, seed=3, side=8 if kind == "cnn" else 4)
-    nystrom_mb = max(NYSTROM_COPIES * 8 * b.numel ** 2 for b in fn.blocks) / 2 ** 20
+    nystrom_mb = max(nystrom_bytes(b.numel, 256) for b in fn.blocks) / 2 ** 20
     solved, choices, info = solve_blocks(fn, fn.blocks, x, y, [g[:2] for g in grads], DAMPING, dense_limit=0,
                                          cache_mb=1.01 * nystrom_mb, rtol=1e-6)
     assert info["cache_mb"] > 1.01 * nystrom_mb, info  # the cache would not have fitted

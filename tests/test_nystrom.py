@@ -7,8 +7,11 @@ from torch import nn
 from cnnexplain.methods.influence_functions.hvp import (DenseBlock, ModelFunction, block_hessians_from_jacobians,
                                                         parameter_blocks, per_sample_grads)
 from cnnexplain.methods.influence_functions.kfac import gauss_newton_cache
-from cnnexplain.methods.influence_functions.nystrom import NystromPCGSolver, nystrom_approximation
-from cnnexplain.methods.influence_functions.solvers import ConvergenceWarning, ExactSolver, SolverError
+from cnnexplain.methods.influence_functions.nystrom import (IndefiniteSketchError, NystromPCGSolver,
+                                                           NystromWhereItFitsSolver, nystrom_approximation,
+                                                           nystrom_bytes)
+from cnnexplain.methods.influence_functions.solvers import (ConvergenceWarning, ExactSolver,
+                                                           NotPositiveDefiniteError, SolverError)
 
 DAMPING = 1e-3
 
@@ -119,3 +122,37 @@ def test_tiny_right_hand_sides_in_float32_are_solved_not_stopped():
     exact = torch.linalg.solve(h + DAMPING * torch.eye(80, dtype=torch.float64), b.double().T).T
     assert pearson(x[0].double(), exact[0]) > 0.999 and pearson(x[1].double(), exact[1]) > 0.999
     assert torch.equal(x[2], torch.zeros(80))
+
+
+def test_nystrom_where_it_fits_routes_each_block_by_the_memory_of_its_factors(trained_like_blocks):
+    """The paper profile's solver: Nyström-PCG on blocks whose factors fit in max_mb, plain CG on the others —
+    both reach the dense inverse, and each report says which ran and why."""
+    fn, dense, cache, grads = trained_like_blocks
+    sizes = sorted(b.numel for b in fn.blocks)
+    limit_mb = nystrom_bytes(sizes[len(sizes) // 2], 256) / 2 ** 20  # the smaller half fits
+    solver = NystromWhereItFitsSolver(rtol=1e-6, max_mb=limit_mb)
+    for block, h, c, g in zip(fn.blocks, dense, cache, grads):
+        reference = ExactSolver().solve(DenseBlock(block.name, h), g, DAMPING)
+        r = pearson(solver.solve(c, g, DAMPING), reference)
+        report = solver.reports[-1]
+        fits = nystrom_bytes(block.numel, 256) / 2 ** 20 <= limit_mb
+        assert report.solver == ("nystrom" if fits else "cg"), (block.numel, report)
+        assert ("plain CG" in report.extra["why"]) != fits
+        assert r >= 0.999 and report.converged, (block.name, r, report)
+    assert {r.solver for r in solver.reports} == {"nystrom", "cg"}
+    with pytest.raises(ValueError, match="max_mb"):
+        NystromWhereItFitsSolver(max_mb=0)
+
+
+def test_nystrom_where_it_fits_hands_an_indefinite_block_to_cg():
+    """H not positive semi-definite on the sketch: CG takes the block, and meets the negative curvature with the
+    NotPositiveDefiniteError that damping="auto" raises λ from (no damping repairs a Nyström sketch of H)."""
+    indefinite = DenseBlock("indefinite", torch.diag(torch.linspace(-1, 1, 60, dtype=torch.float64)))
+    with pytest.raises(IndefiniteSketchError):
+        nystrom_approximation(indefinite, DAMPING, rank=60)
+    solver = NystromWhereItFitsSolver(rtol=1e-10)
+    with pytest.raises(NotPositiveDefiniteError):
+        solver.solve(indefinite, torch.ones(60, dtype=torch.float64), DAMPING)
+    x = solver.solve(indefinite, torch.ones(60, dtype=torch.float64), 1.5)  # H + 1.5 I is positive definite
+    assert solver.reports[-1].solver == "cg" and "plain CG instead" in solver.reports[-1].extra["why"]
+    torch.testing.assert_close(x[0], 1 / (torch.linspace(-1, 1, 60, dtype=torch.float64) + 1.5), rtol=1e-4, atol=0)

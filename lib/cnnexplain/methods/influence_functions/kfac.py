@@ -868,7 +868,6 @@ def exact_classes_for(classes: int, exact_classes: int = 20) -> int:
 NYSTROM_SKETCH_PRODUCTS = 64
 NYSTROM_ITERATIONS = 30
 NYSTROM_STREAMING_MAX_RANK = 256  # where each sketch product is a pass over the Hessian data
-NYSTROM_COPIES = 8  # p × r float64 matrices alive while nystrom_approximation builds U (Ω, HΩ, Q, HQ, …)
 
 
 def nystrom_is_cheaper(op: CachedGaussNewtonBlock, k: int) -> bool:
@@ -924,7 +923,7 @@ def solve_blocks(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: torch.T
     ``"kfac"`` for all blocks. Returns the solutions, one :class:`BlockChoice` per block, and timings/info.
     """
     from cnnexplain.methods.influence_functions.hvp import DenseBlock, FactoredBlock
-    from cnnexplain.methods.influence_functions.nystrom import NystromPCGSolver
+    from cnnexplain.methods.influence_functions.nystrom import NYSTROM_COPIES, NystromPCGSolver, nystrom_bytes
     from cnnexplain.methods.influence_functions.solvers import ExactSolver, WoodburySolver
 
     if solver not in PLANNED_SOLVERS:
@@ -969,8 +968,7 @@ def solve_blocks(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: torch.T
         info["product_s_per_vector_estimate"] = product_s
 
     k = len(rhs[0]) if len(rhs) else 0
-    nystrom_fits = [NYSTROM_COPIES * 8 * b.numel * min(b.numel, NYSTROM_STREAMING_MAX_RANK) <= cache_mb * 2 ** 20
-                    for b in blocks]
+    nystrom_fits = [nystrom_bytes(b.numel, NYSTROM_STREAMING_MAX_RANK) <= cache_mb * 2 ** 20 for b in blocks]
     streamed_products = sum(NYSTROM_SKETCH_PRODUCTS + NYSTROM_ITERATIONS * k if fits else 10 * k
                             for fits, d in zip(nystrom_fits, dense) if not d) if not cached else 0
     methods, reasons = [], []
