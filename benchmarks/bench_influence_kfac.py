@@ -354,9 +354,9 @@ def run_net(name, model, x, y, xt_full, yt_full, args, results):
 def layer_ratio(model, xtr, ytr, xt, yt, results, name, repeats: int = 5):
     """all layers / costliest single layer for ours auto, each the fastest of ``repeats`` runs, the runs of all
     layers and of each single layer interleaved (all, single, single, all, …) so that a burst of load from
-    other processes hits both sides alike (single runs of the ratio varied 1.87–2.11 on the VGG-16 layout, and
-    2.69 in one run where the all-layer runs, done back to back, fell in a busy spell; the minimum is the
-    machine's cost, not its noise). The costliest single layer: the first (its backward pass is the whole
+    other processes hits both sides alike (single runs of the ratio varied 1.87–2.11 on the VGG-16 layout, and one
+    run on a loaded machine, with the all-layer runs back to back, gave 2.69; the minimum is the machine's cost,
+    not its noise). The costliest single layer: the first (its backward pass is the whole
     net's) or the one whose solve took longest, whichever is slower."""
     def timed(**kw):
         with PeakMemory() as mem:
