@@ -31,6 +31,16 @@ import torch  # noqa: E402
 torch.set_num_threads(1)
 
 
+@pytest.fixture(autouse=True)
+def _restore_torch_threads():
+    """A test that sets its own thread count (the paper-path smoke test takes 2) gives it back: left at 2, it
+    made a later test in the same worker fail — Gatys texture synthesis is not bitwise repeatable with 2
+    threads (0 of 10 same-seed pairs equal; 10 of 10 with 1)."""
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def gap_net():
     """A small global-average-pooling CNN (CAM's architecture) for 1-channel 16x16 inputs, 3 classes."""
