@@ -155,4 +155,5 @@ def test_nystrom_where_it_fits_hands_an_indefinite_block_to_cg():
         solver.solve(indefinite, torch.ones(60, dtype=torch.float64), DAMPING)
     x = solver.solve(indefinite, torch.ones(60, dtype=torch.float64), 1.5)  # H + 1.5 I is positive definite
     assert solver.reports[-1].solver == "cg" and "plain CG instead" in solver.reports[-1].extra["why"]
+    assert "indefinite" in solver.indefinite  # remembered: a later solve (a raised λ) goes to CG without a sketch
     torch.testing.assert_close(x[0], 1 / (torch.linspace(-1, 1, 60, dtype=torch.float64) + 1.5), rtol=1e-4, atol=0)

@@ -867,7 +867,6 @@ def exact_classes_for(classes: int, exact_classes: int = 20) -> int:
 # right-hand side (LeNet-5, 500 images, λ = 1e-3: ranks 32–64, 16–26 iterations; taken at the top of that range)
 NYSTROM_SKETCH_PRODUCTS = 64
 NYSTROM_ITERATIONS = 30
-NYSTROM_STREAMING_MAX_RANK = 256  # where each sketch product is a pass over the Hessian data
 
 
 def nystrom_is_cheaper(op: CachedGaussNewtonBlock, k: int) -> bool:
@@ -923,7 +922,8 @@ def solve_blocks(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: torch.T
     ``"kfac"`` for all blocks. Returns the solutions, one :class:`BlockChoice` per block, and timings/info.
     """
     from cnnexplain.methods.influence_functions.hvp import DenseBlock, FactoredBlock
-    from cnnexplain.methods.influence_functions.nystrom import NYSTROM_COPIES, NystromPCGSolver, nystrom_bytes
+    from cnnexplain.methods.influence_functions.nystrom import (NYSTROM_COPIES, NYSTROM_STREAMING_MAX_RANK,
+                                                                NystromPCGSolver, nystrom_bytes)
     from cnnexplain.methods.influence_functions.solvers import ExactSolver, WoodburySolver
 
     if solver not in PLANNED_SOLVERS:

@@ -30,6 +30,8 @@ from cnnexplain.methods.influence_functions.solvers import (CGSolver, Solver, So
                                                             relative_norms)
 
 NYSTROM_COPIES = 8  # p × r float64 matrices alive while nystrom_approximation builds U (Ω, HΩ, Q, HQ, …)
+NYSTROM_STREAMING_MAX_RANK = 256  # rank cap where each sketch product is a pass over the data (streamed
+                                  # Gauss-Newton products, HVPs): kfac.solve_blocks, NystromWhereItFitsSolver
 
 
 def nystrom_bytes(size: int, rank: int) -> int:
@@ -191,29 +193,31 @@ class NystromWhereItFitsSolver(Solver):
 
     name = "nystrom-or-cg"
 
-    def __init__(self, rtol: float = 1e-4, maxiter: int | None = None, max_rank: int = 256, max_mb: float = 8192.0,
-                 strict: bool = False):
+    def __init__(self, rtol: float = 1e-4, maxiter: int | None = None, max_rank: int = NYSTROM_STREAMING_MAX_RANK,
+                 max_mb: float = 8192.0, strict: bool = False):
         super().__init__(strict)
         if max_mb <= 0:
             raise ValueError(f"max_mb must be > 0, got {max_mb}")
         self.rtol, self.maxiter, self.max_rank, self.max_mb = rtol, maxiter, max_rank, max_mb
         self.nystrom = NystromPCGSolver(rtol=rtol, maxiter=maxiter, max_rank=max_rank, strict=strict)
         self.cg = CGSolver(rtol=rtol, maxiter=maxiter, strict=strict)
+        self.indefinite: dict[str, str] = {}  # blocks whose sketch failed: the next solve (a raised λ) goes to CG
 
     def solve(self, operator, rhs: torch.Tensor, damping: float = 0.0) -> torch.Tensor:
         need_mb = nystrom_bytes(operator.size, self.max_rank) / 2 ** 20
         if need_mb > self.max_mb:
             why = f"Nyström factors {need_mb:,.0f} MB at rank {self.max_rank} > max_mb={self.max_mb:g}: plain CG"
-            x = self.cg.solve(operator, rhs, damping)
-            inner = self.cg
+        elif operator.name in self.indefinite:
+            why = self.indefinite[operator.name]
         else:
             try:
-                x = self.nystrom.solve(operator, rhs, damping)
-                inner, why = self.nystrom, f"Nyström factors ≤ {need_mb:,.0f} MB"
+                return self._record(self.nystrom, self.nystrom.solve(operator, rhs, damping),
+                                    f"Nyström factors ≤ {need_mb:,.0f} MB")
             except IndefiniteSketchError as error:
-                why = f"{error} — plain CG instead"
-                x = self.cg.solve(operator, rhs, damping)
-                inner = self.cg
+                why = self.indefinite[operator.name] = f"{error} — plain CG instead"
+        return self._record(self.cg, self.cg.solve(operator, rhs, damping), why)
+
+    def _record(self, inner: Solver, x: torch.Tensor, why: str) -> torch.Tensor:
         report = inner.reports[-1]
         report.extra["why"] = why
         self.reports.append(report)
