@@ -166,7 +166,7 @@ def test_factors_held_as_rows_for_small_hessian_data_give_the_same_inverse():
         torch.testing.assert_close(low[0].matvec(rhs, kind), full[0].matvec(rhs, kind))
 
 
-@pytest.mark.parametrize("solver", ["auto", "exact", "woodbury", "nystrom", "pcg", "ekfac"])
+@pytest.mark.parametrize("solver", ["auto", "exact", "woodbury", "woodbury-pcg", "nystrom", "pcg", "ekfac"])
 def test_solve_blocks_chooses_and_reports(setup, solver):
     kind, fn, x, y, dense, _, _, grads = setup
     solved, choices, info = solve_blocks(fn, fn.blocks, x, y, grads, DAMPING, solver=solver, dense_limit=100,
@@ -177,8 +177,8 @@ def test_solve_blocks_chooses_and_reports(setup, solver):
         if choice.method != "ekfac":
             assert r >= 0.99 and choice.residual <= 1e-4, (choice, r)
         assert choice.method == solver or solver == "auto"
-    if solver == "auto":  # dense where small, Woodbury where n·(C−1) < p, Nyström-preconditioned CG otherwise
-        expected = ["exact" if b.numel <= 100 else "woodbury" if len(x) * 3 < b.numel else "nystrom"
+    if solver == "auto":  # dense where small, Woodbury-PCG where n·(C−1) < p, Nyström-preconditioned CG otherwise
+        expected = ["exact" if b.numel <= 100 else "woodbury-pcg" if len(x) * 3 < b.numel else "nystrom"
                     for b in fn.blocks]
         assert [c.method for c in choices] == expected
     # the approximate solvers need no exact block: no cache pass, residual not measured
@@ -195,9 +195,12 @@ class _ShapeOnly:
 
 def test_woodbury_or_nystrom_by_estimated_flops():
     """LeNet-5's measured cases (500 images, 10 test vectors): fc1 (48,120 parameters) Woodbury 1.29 s against
-    Nyström-PCG 1.54 s; fc2 (10,164) Woodbury 1.15 s against Nyström-PCG 0.18 s."""
+    Nyström-PCG 1.54 s; fc2 (10,164) Woodbury 1.15 s against Nyström-PCG 0.18 s — and against Woodbury-PCG on the
+    1,808 principal directions that carry all but λ of fc2's curvature, 0.11 s."""
     fc1, fc2 = _ShapeOnly(500, 9, 1, 120, 48120), _ShapeOnly(500, 9, 1, 84, 10164)
     assert not nystrom_is_cheaper(fc1, 10) and nystrom_is_cheaper(fc2, 10)
+    assert not nystrom_is_cheaper(fc2, 10, rank=1808) and not nystrom_is_cheaper(fc1, 10, rank=1825)
+    assert nystrom_is_cheaper(fc2, 10, rank=4500)  # nothing dropped: the exact kernel's cost and CG's products
     assert nystrom_is_cheaper(fc1, 1)  # CG's cost grows with the right-hand sides, Woodbury's hardly
     assert not nystrom_is_cheaper(_ShapeOnly(50, 9, 1, 84, 10164), 10)  # 450 pseudo-gradients: Woodbury
     # a conv's Woodbury forms its m × p pseudo-gradient rows: m²·p, so a wide conv goes to CG sooner
@@ -315,7 +318,7 @@ def test_layerwise_influence_auto_uses_kronecker_curvature_for_large_blocks(setu
     scores = auto.scores(xt, yt, x[:30], y[:30], progress=False)
     assert [c["block"] for c in auto.choices] == auto.block_names
     assert all(c["residual"] <= 1e-4 for c in auto.choices), auto.choices
-    assert {c["method"] for c in auto.choices} <= {"exact", "woodbury", "nystrom", "pcg"}
+    assert {c["method"] for c in auto.choices} <= {"exact", "woodbury-pcg", "nystrom", "pcg"}
     exact = LayerwiseInfluence(model, x, y, damping=DAMPING, hessian="hvp", solver="exact").scores(
         xt, yt, x[:30], y[:30], progress=False)
     torch.testing.assert_close(scores.layers, exact.layers, rtol=1e-5, atol=1e-8)

@@ -219,11 +219,12 @@ class LayerwiseInfluence:
     hessian: ``"auto"`` (default), ``"jacobian"``, ``"low-rank"``, ``"kronecker"`` or ``"hvp"``. Where a block
         exceeds ``dense_limit``, ``"auto"`` takes ``"kronecker"`` for nets of Linear/Conv2d blocks whose
         Gauss-Newton block equals the block Hessian (checked on one example): per block,
-        :func:`cnnexplain.methods.influence_functions.kfac.solve_blocks` chooses dense where small, Woodbury
-        where the Hessian data is small, Nyström-preconditioned CG on the exact block otherwise (also where
+        :func:`cnnexplain.methods.influence_functions.kfac.solve_blocks` chooses dense where small, CG
+        preconditioned by Woodbury on the principal pseudo-gradient directions where the Hessian data is small,
+        Nyström-preconditioned CG on the exact block otherwise (also where
         products stream; EK-FAC-preconditioned where the Nyström factors would not fit in memory, K-FAC where
-        the products would exceed the time budget) (``solver`` "auto", or one of "exact", "woodbury", "nystrom",
-        "pcg", "ekfac", "kfac" for all), and ``self.choices`` says, per block, what it
+        the products would exceed the time budget) (``solver`` "auto", or one of "exact", "woodbury",
+        "woodbury-pcg", "nystrom", "pcg", "ekfac", "kfac" for all), and ``self.choices`` says, per block, what it
         chose, why, and the residual reached; the training pass then contracts layer inputs and output
         gradients (:func:`cnnexplain.methods.influence_functions.kfac.kronecker_scores`), memory flat in
         the parameter count. ``"jacobian"`` builds every block's dense Gauss-Newton
