@@ -804,16 +804,6 @@ def gauss_newton_is_hessian(fn: ModelFunction, blocks: Sequence[ParameterBlock],
     return errors
 
 
-def _pseudo_gradient_rows(cache: CachedGaussNewtonBlock, chunk_elements: int = 1 << 24):
-    """Rows D_id (n·C, p) of the cached block, H = (1/n) Σ rowsᵀ rows, in chunks of examples."""
-    _, C, T, out = cache.g.shape
-    step = max(1, chunk_elements // max(1, C * cache.size))
-    for c in range(0, cache.n, step):
-        a, g = cache.a[c:c + step], cache.g[c:c + step]
-        d = torch.einsum("nti,ndto->ndoi", a, g).reshape(-1, cache.layout.out, cache.layout.inp)
-        yield cache.layout.from_matrix(d)
-
-
 def woodbury_linear(op: CachedGaussNewtonBlock, rhs: torch.Tensor, damping: float) -> torch.Tensor:
     """Exact (H + λI)⁻¹B for a Linear layer's cached Gauss-Newton block by the Woodbury identity, without
     forming its n·C pseudo-gradient rows D_id = g_id a_iᵀ: their Gram matrix is (g_id·g_je)(a_i·a_j), F b is
@@ -934,7 +924,7 @@ def solve_blocks(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: torch.T
                                                                 NystromPCGSolver, nystrom_bytes)
     from cnnexplain.methods.influence_functions.solvers import ExactSolver, WoodburySolver
     from cnnexplain.methods.influence_functions.woodbury_pcg import (TRUNCATION, WoodburyPCGSolver,
-                                                                     principal_directions)
+                                                                     principal_directions, pseudo_gradient_rows)
 
     if solver not in PLANNED_SOLVERS:
         raise ValueError(f"solver must be one of {', '.join(map(repr, PLANNED_SOLVERS))}, got {solver!r}")
@@ -1047,7 +1037,7 @@ def solve_blocks(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: torch.T
         elif method == "woodbury" and cached and op.g.shape[2] == 1:
             s = woodbury_linear(op, g, damping)
         elif method == "woodbury":
-            f = torch.cat(list(_pseudo_gradient_rows(op))) / math.sqrt(n)
+            f = torch.cat(list(pseudo_gradient_rows(op))) / math.sqrt(n)
             s = WoodburySolver().solve(FactoredBlock(block.name, f), g, damping)
         elif method == "woodbury-pcg":
             if not cached:

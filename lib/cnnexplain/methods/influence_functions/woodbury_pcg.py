@@ -71,6 +71,17 @@ class PrincipalDirections:
         return (vectors @ self.rows.T) @ self.rows / self.n
 
 
+def pseudo_gradient_rows(cache, chunk_elements: int = 1 << 24):
+    """Rows D_id (n·(C − 1), p) of a cached Gauss-Newton block (its ``a``, ``g``, ``layout``) in chunks of
+    examples: H = (1/n) Σ rowsᵀ rows."""
+    _, C, T, out = cache.g.shape
+    step = max(1, chunk_elements // max(1, C * cache.size))
+    for c in range(0, cache.n, step):
+        a, g = cache.a[c:c + step], cache.g[c:c + step]
+        d = torch.einsum("nti,ndto->ndoi", a, g).reshape(-1, cache.layout.out, cache.layout.inp)
+        yield cache.layout.from_matrix(d)
+
+
 def principal_directions(operator) -> PrincipalDirections:
     """The rotated pseudo-gradients of a cached Gauss-Newton block (its ``a`` (n, T, in'), ``g`` (n, C − 1, T,
     out) and ``layout``): per example, the eigenvectors Q_i of the Gram G_i = [⟨D_id, D_ie⟩]_de rotate the C − 1
@@ -85,9 +96,7 @@ def principal_directions(operator) -> PrincipalDirections:
         rotated = rotation.transpose(1, 2) @ g
         weights = curvature.clamp_min(0) * (a * a).sum(1, keepdim=True) / n
         return PrincipalDirections(operator.name, operator.size, n, weights.flatten(), operator.layout, a, rotated)
-    from cnnexplain.methods.influence_functions.kfac import _pseudo_gradient_rows
-
-    rows = torch.cat(list(_pseudo_gradient_rows(operator))).reshape(n, -1, operator.size)
+    rows = torch.cat(list(pseudo_gradient_rows(operator))).reshape(n, -1, operator.size)
     curvature, rotation = torch.linalg.eigh(rows @ rows.transpose(1, 2))
     rotated = (rotation.transpose(1, 2) @ rows).reshape(-1, operator.size)
     weights = curvature.clamp_min(0) / n
