@@ -55,7 +55,7 @@ from torch.func import functional_call, jvp, vjp, vmap
 from cnnexplain.methods.influence_functions.hvp import ModelFunction, ParameterBlock, check_batch, cross_entropy
 from cnnexplain.methods.influence_functions.solvers import (NotPositiveDefiniteError, Solver, SolveReport,
                                                             _as_matrix, _check_damping, cholesky_solve,
-                                                            max_relative_residual, preconditioned_cg, relative_norms)
+                                                            max_relative_residual)
 
 
 class UnsupportedLayerError(TypeError):
@@ -690,18 +690,10 @@ class PreconditionedCGSolver(Solver):
         precondition = (lambda r: f.inverse_hvp(r, max(damping, 1e-12), self.kind))
         maxiter = self.maxiter or min(2 * operator.size + 10, 200)
         # the EK-FAC answer as the starting point, where it is closer than 0
-        x, iterations, r, from_zero = preconditioned_cg(operator, b, damping, precondition, self.rtol, maxiter,
-                                                        start=precondition(b))
-        recursive = relative_norms(r, b).max().item() if len(b) else 0.0
-        measured = max_relative_residual(operator, x, b, damping)
-        report = SolveReport(operator.name, self.name, iterations, measured,
-                             extra={"preconditioner": self.kind, "recursive_residual": recursive,
-                                    "fisher": f.fisher, "started_from_zero": from_zero})
-        self.reports.append(report)
-        if recursive > self.rtol or measured > 10 * self.rtol:
-            self._not_converged(report, f"raise maxiter (now {maxiter}) or damping (now {damping:g}), or loosen "
-                                        "rtol")
-        return x
+        return self._preconditioned_solve(
+            operator, b, damping, precondition, precondition(b), self.rtol, maxiter,
+            extra={"preconditioner": self.kind, "fisher": f.fisher},
+            advice=f"raise maxiter (now {maxiter}) or damping (now {damping:g}), or loosen rtol")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -917,7 +909,8 @@ def solve_blocks(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: torch.T
       one — exceeds ``budget_s`` (default an hour; None: never) (e.g. VGG16 at 224 px on a CPU).
 
     ``solver`` may also force one of ``"exact"``, ``"woodbury"`` (exact: :func:`woodbury_linear` or the Woodbury
-    identity on the rows), ``"woodbury-pcg"``, ``"nystrom"``, ``"pcg"``, ``"ekfac"``, ``"kfac"`` for all blocks. Returns the solutions, one :class:`BlockChoice` per block, and timings/info.
+    identity on the rows), ``"woodbury-pcg"``, ``"nystrom"``, ``"pcg"``, ``"ekfac"``, ``"kfac"`` for all blocks.
+    Returns the solutions, one :class:`BlockChoice` per block, and timings/info.
     """
     from cnnexplain.methods.influence_functions.hvp import DenseBlock, FactoredBlock
     from cnnexplain.methods.influence_functions.nystrom import (NYSTROM_COPIES, NYSTROM_STREAMING_MAX_RANK,

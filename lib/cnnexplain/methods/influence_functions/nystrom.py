@@ -25,9 +25,7 @@ from dataclasses import dataclass
 
 import torch
 
-from cnnexplain.methods.influence_functions.solvers import (CGSolver, Solver, SolveReport, _as_matrix,
-                                                            _check_damping, max_relative_residual, preconditioned_cg,
-                                                            relative_norms)
+from cnnexplain.methods.influence_functions.solvers import CGSolver, Solver, _as_matrix, _check_damping
 
 NYSTROM_COPIES = 8  # p × r float64 matrices alive while nystrom_approximation builds U (Ω, HΩ, Q, HQ, …)
 NYSTROM_STREAMING_MAX_RANK = 256  # rank cap where each sketch product is a pass over the data (streamed
@@ -164,19 +162,12 @@ class NystromPCGSolver(Solver):
             self.approximations[operator.name] = approximation
         maxiter = self.maxiter or 100
         precondition = approximation.preconditioner(damping)
-        x, iterations, r, from_zero = preconditioned_cg(operator, b, damping, precondition, self.rtol, maxiter,
-                                                        start=approximation.inverse_hvp(b, damping))
-        recursive = relative_norms(r, b).max().item() if len(b) else 0.0
-        measured = max_relative_residual(operator, x, b, damping)
-        report = SolveReport(operator.name, self.name, iterations, measured,
-                             extra={"rank": approximation.rank, "sketch_products": approximation.products,
-                                    "smallest_over_damping": approximation.eigenvalues[-1].item() / damping,
-                                    "recursive_residual": recursive, "started_from_zero": from_zero})
-        self.reports.append(report)
-        if recursive > self.rtol or measured > 10 * self.rtol:
-            self._not_converged(report, f"raise maxiter (now {maxiter}), max_rank (now {self.max_rank}) or damping "
-                                        f"(now {damping:g}), or loosen rtol")
-        return x
+        return self._preconditioned_solve(
+            operator, b, damping, precondition, approximation.inverse_hvp(b, damping), self.rtol, maxiter,
+            extra={"rank": approximation.rank, "sketch_products": approximation.products,
+                   "smallest_over_damping": approximation.eigenvalues[-1].item() / damping},
+            advice=f"raise maxiter (now {maxiter}), max_rank (now {self.max_rank}) or damping (now {damping:g}), "
+                   "or loosen rtol")
 
 
 class NystromWhereItFitsSolver(Solver):

@@ -93,13 +93,30 @@ class Solver:
         self.strict = strict
         self.reports: list[SolveReport] = []
 
-    def _not_converged(self, report: SolveReport, advice: str) -> None:
+    def _not_converged(self, report: SolveReport, advice: str, stacklevel: int = 3) -> None:
         report.converged = False
         message = (f"{self.name} on block {report.block!r} stopped after {report.iterations} iterations with "
                    f"relative error {report.relative_error:.2e}; {advice}")
         if self.strict:
             raise SolverError(message)
-        warnings.warn(message, ConvergenceWarning, stacklevel=3)
+        warnings.warn(message, ConvergenceWarning, stacklevel=stacklevel)
+
+    def _preconditioned_solve(self, operator, b: torch.Tensor, damping: float, precondition, start: torch.Tensor,
+                              rtol: float, maxiter: int, extra: dict, advice: str, exact=None) -> torch.Tensor:
+        """:func:`preconditioned_cg` on ``exact`` (default ``operator``: the same block H, e.g. held another way),
+        then what every preconditioned solver reports: the residual measured by one more product, a
+        :class:`SolveReport` with ``extra`` plus the recursive residual and the columns started from zero, and a
+        convergence warning (``advice`` says what to change) where either residual misses ``rtol``."""
+        exact = operator if exact is None else exact
+        x, iterations, r, from_zero = preconditioned_cg(exact, b, damping, precondition, rtol, maxiter, start=start)
+        recursive = relative_norms(r, b).max().item() if len(b) else 0.0
+        measured = max_relative_residual(exact, x, b, damping)
+        report = SolveReport(operator.name, self.name, iterations, measured,
+                             extra={**extra, "recursive_residual": recursive, "started_from_zero": from_zero})
+        self.reports.append(report)
+        if recursive > rtol or measured > 10 * rtol:
+            self._not_converged(report, advice, stacklevel=4)
+        return x
 
     def solve(self, operator, rhs: torch.Tensor, damping: float = 0.0) -> torch.Tensor:  # pragma: no cover
         raise NotImplementedError

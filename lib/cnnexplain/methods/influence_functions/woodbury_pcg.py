@@ -30,9 +30,7 @@ from dataclasses import dataclass
 
 import torch
 
-from cnnexplain.methods.influence_functions.solvers import (Solver, SolveReport, _as_matrix, _check_damping,
-                                                            cholesky_solve, max_relative_residual,
-                                                            preconditioned_cg, relative_norms)
+from cnnexplain.methods.influence_functions.solvers import Solver, _as_matrix, _check_damping, cholesky_solve
 
 TRUNCATION = 1.0  # τ: dropped curvature ≤ τλ, preconditioned spectrum in [1, 1 + τ]
 
@@ -174,15 +172,8 @@ class WoodburyPCGSolver(Solver):
         precondition = TruncatedWoodbury(directions, damping, self.truncation)
         exact = operator if directions.linear else directions  # a conv's products: its rotated rows, one GEMM each
         maxiter = self.maxiter or 50
-        x, iterations, r, from_zero = preconditioned_cg(exact, b, damping, precondition, self.rtol, maxiter,
-                                                        start=precondition(b))
-        recursive = relative_norms(r, b).max().item() if len(b) else 0.0
-        measured = max_relative_residual(exact, x, b, damping)
-        report = SolveReport(operator.name, self.name, iterations, measured,
-                             extra={"rank": precondition.rank, "directions": len(directions.weights),
-                                    "dropped_over_damping": precondition.dropped_curvature / damping,
-                                    "recursive_residual": recursive, "started_from_zero": from_zero})
-        self.reports.append(report)
-        if recursive > self.rtol or measured > 10 * self.rtol:
-            self._not_converged(report, f"raise maxiter (now {maxiter}) or lower truncation (now {self.truncation:g})")
-        return x
+        return self._preconditioned_solve(
+            operator, b, damping, precondition, precondition(b), self.rtol, maxiter,
+            extra={"rank": precondition.rank, "directions": len(directions.weights),
+                   "dropped_over_damping": precondition.dropped_curvature / damping},
+            advice=f"raise maxiter (now {maxiter}) or lower truncation (now {self.truncation:g})", exact=exact)
