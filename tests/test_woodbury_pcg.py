@@ -9,8 +9,8 @@ from cnnexplain.methods.influence_functions.hvp import (DenseBlock, ModelFunctio
                                                         parameter_blocks, per_sample_grads)
 from cnnexplain.methods.influence_functions.kfac import gauss_newton_cache, solve_blocks
 from cnnexplain.methods.influence_functions.solvers import ConvergenceWarning, ExactSolver, SolverError
-from cnnexplain.methods.influence_functions.woodbury_pcg import (TruncatedWoodbury, WoodburyPCGSolver,
-                                                                 principal_directions)
+from cnnexplain.methods.influence_functions.woodbury_pcg import (PseudoGradientRowsBlock, TruncatedWoodbury,
+                                                                 WoodburyPCGSolver, principal_directions)
 
 DAMPING = 1e-3
 
@@ -46,13 +46,12 @@ def problem(request):
 
 
 def _held_block(directions):
-    """H as the directions hold it: (1/n) Σ D'D'ᵀ, from the rows or from g'_ik a_iᵀ."""
-    if directions.linear:
-        d = torch.einsum("ndo,ni->ndoi", directions.g, directions.a).reshape(-1, *directions.g.shape[2:],
-                                                                             directions.a.shape[1])
-        rows = directions.layout.from_matrix(d)
-    else:
-        rows = directions.rows
+    """H as the directions hold it: (1/n) Σ D'D'ᵀ, from g'_ik a_iᵀ or from the rows F' (already over √n)."""
+    if not directions.linear:
+        return directions.rows.T @ directions.rows
+    d = torch.einsum("ndo,ni->ndoi", directions.g, directions.a).reshape(-1, *directions.g.shape[2:],
+                                                                         directions.a.shape[1])
+    rows = directions.layout.from_matrix(d)
     return rows.T @ rows / directions.n
 
 
@@ -136,3 +135,37 @@ def test_solve_blocks_auto_chooses_it_where_the_hessian_data_is_small(problem):
         assert "rank" in choices[i].reason and "of 60" in choices[i].reason and choices[i].residual <= 1e-6
         reference = ExactSolver().solve(DenseBlock(fn.blocks[i].name, small[i]), grads[i], DAMPING)
         assert pearson(solved[i], reference) >= 0.99999
+
+
+def test_rows_held_in_the_pass_are_the_block_and_solve_like_the_cache(problem):
+    """gauss_newton_cache(rows=…) keeps each block as its pseudo-gradient rows over √n (PseudoGradientRowsBlock):
+    the same H, the same principal directions as the cached factors give, and Woodbury-PCG on them reaches the
+    dense inverse — also where every direction is dropped (τ huge: M = I/λ)."""
+    fn, x, y, dense, cache, grads = problem
+    held = gauss_newton_cache(fn, fn.blocks, x, y, batch_size=25, rows=[True] * len(fn.blocks))
+    for block, h, rows, op, g in zip(fn.blocks, dense, held, cache, grads):
+        assert isinstance(rows, PseudoGradientRowsBlock) and rows.factor.shape == (len(x) * 4, block.numel)
+        torch.testing.assert_close(rows.dense(), h, rtol=1e-9, atol=1e-12)
+        torch.testing.assert_close(rows.matvec(g), g @ h, rtol=1e-9, atol=1e-12)
+        directions = principal_directions(rows)
+        assert not directions.linear  # rows, whatever the layer
+        torch.testing.assert_close(_held_block(directions), h, rtol=1e-9, atol=1e-12)
+        torch.testing.assert_close(directions.weights.sort().values, principal_directions(op).weights.sort().values,
+                                   rtol=1e-9, atol=1e-14)
+        reference = ExactSolver().solve(DenseBlock(block.name, h), g, DAMPING)
+        for truncation in (1.0, 1e12):
+            solver = WoodburyPCGSolver(rtol=1e-8, truncation=truncation, maxiter=2000)  # τ huge: plain CG
+            got = solver.solve(rows, g, DAMPING)
+            assert solver.reports[-1].relative_error <= 1e-7 and pearson(got, reference) >= 0.99999
+        assert solver.reports[-1].extra["rank"] == 0
+
+
+def test_rows_and_dense_marks_are_checked(problem):
+    fn, x, y, *_ = problem
+    count = len(fn.blocks)
+    with pytest.raises(ValueError, match="dense or as its rows"):
+        gauss_newton_cache(fn, fn.blocks, x, y, dense=[True] * count, rows=[True] * count)
+    with pytest.raises(ValueError, match="rows has 1 entries"):
+        gauss_newton_cache(fn, fn.blocks, x, y, rows=[True])
+    with pytest.raises(ValueError, match="do not split into 7 examples"):
+        PseudoGradientRowsBlock("b", torch.zeros(60, 3), 7)

@@ -47,15 +47,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
-import numpy as np
 import torch
 from torch import nn
 from torch.func import functional_call, jvp, vjp, vmap
 
 from cnnexplain.methods.influence_functions.hvp import ModelFunction, ParameterBlock, check_batch, cross_entropy
 from cnnexplain.methods.influence_functions.solvers import (NotPositiveDefiniteError, Solver, SolveReport,
-                                                            _as_matrix, _check_damping, cholesky_solve,
-                                                            max_relative_residual)
+                                                            _as_matrix, _check_damping, blas_threads,
+                                                            cholesky_solve, from_lower_triangle,
+                                                            max_relative_residual, symmetric_rank_update)
 
 
 class UnsupportedLayerError(TypeError):
@@ -352,7 +352,7 @@ def kronecker_factors(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: to
 
     start = time.perf_counter()
     n = 0
-    with _blas_threads():  # the A factors' syrk
+    with blas_threads():  # the A factors' syrk
         for b, per_layer in batches():
             n += b
             for f, (a, gs, weight) in zip(factors, per_layer):
@@ -365,14 +365,14 @@ def kronecker_factors(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: to
                     f.rows.append(a.reshape(-1, f.inp) / math.sqrt(a.shape[1]))
                 else:
                     for rows in _example_rows(a):  # syrk: lower triangle only, mirrored after the pass
-                        _symmetric_rank_update(f.A, rows, 1.0 / a.shape[1])
+                        symmetric_rank_update(f.A, rows, 1.0 / a.shape[1])
                 for g in gs:
                     f.G += weight * torch.einsum("bto,btp->op", g, g)
     for f in factors:
         if f.A is None:
             f.rows = [r / math.sqrt(n) for r in f.rows]
         else:
-            f.A = _from_lower_triangle(f.A) / n
+            f.A = from_lower_triangle(f.A) / n
         f.G /= n
         f.n = n
         f.eigendecompose()
@@ -443,33 +443,55 @@ class CachedGaussNewtonBlock:
 
 
 def gauss_newton_cache(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: torch.Tensor, y: torch.Tensor,
-                       batch_size: int = 64, dense: Sequence[bool] | None = None) -> list:
+                       batch_size: int = 64, dense: Sequence[bool] | None = None,
+                       rows: Sequence[bool] | None = None) -> list:
     """One pass (a forward and C − 1 backward passes per batch) over the Hessian data storing, per block, the
     factors of its exact Gauss-Newton block (:class:`CachedGaussNewtonBlock`); memory grows with the data.
 
     Blocks marked in ``dense`` get instead their dense block H_l = (1/n) Σ_i Σ_d vec(D_id) vec(D_id)ᵀ,
     accumulated batch by batch (a :class:`DenseBlock`; memory p_l², nothing stored per example): for small
-    blocks this skips holding and re-reading n·T·(in' + C·out) numbers."""
+    blocks this skips holding and re-reading n·T·(in' + C·out) numbers. Blocks marked in ``rows`` get their
+    pseudo-gradient rows (a :class:`~cnnexplain.methods.influence_functions.woodbury_pcg.PseudoGradientRowsBlock`,
+    n·(C − 1)·p_l numbers): for a conv formed as the dense accumulation forms them, by its weight-gradient kernel,
+    so either the dense block or a solve on the rows can follow."""
     from cnnexplain.methods.influence_functions.hvp import DenseBlock
+    from cnnexplain.methods.influence_functions.woodbury_pcg import PseudoGradientRowsBlock
 
     if fn.loss_fn is not cross_entropy:
         raise ValueError("Gauss-Newton blocks here assume the default mean cross-entropy loss")
     check_batch(x, y, "Hessian data")
     dense = [False] * len(blocks) if dense is None else list(dense)
-    if len(dense) != len(blocks):
-        raise ValueError(f"dense has {len(dense)} entries for {len(blocks)} blocks")
+    rows = [False] * len(blocks) if rows is None else list(rows)
+    for name, marks in (("dense", dense), ("rows", rows)):
+        if len(marks) != len(blocks):
+            raise ValueError(f"{name} has {len(marks)} entries for {len(blocks)} blocks")
+    if any(d and r for d, r in zip(dense, rows)):
+        raise ValueError("a block can be held dense or as its rows, not both: "
+                         f"{[b.name for b, d, r in zip(blocks, dense, rows) if d and r]}")
     layers, layouts = _layouts(fn, blocks, "exact")
     n = len(x)
     full_a: list[torch.Tensor | None] = [None] * len(blocks)
     full_g: list[torch.Tensor | None] = [None] * len(blocks)
+    factor: list[torch.Tensor | None] = [None] * len(blocks)
+    written = [0] * len(blocks)
     grams = [torch.zeros(f.size, f.size, device=fn.device, dtype=fn.dtype) if d else None
              for f, d in zip(layouts, dense)]
     start = 0
-    with _blas_threads():
-        for size, per_layer in _stream(fn, layers, x, y, batch_size, "exact", 1, None, raw=dense):
+    raw = [d or r for d, r in zip(dense, rows)]
+    with blas_threads():
+        for size, per_layer in _stream(fn, layers, x, y, batch_size, "exact", 1, None, raw=raw):
             for l, (a, gs, _) in enumerate(per_layer):
                 if dense[l]:
                     _accumulate_dense_block(grams[l], a, gs)
+                    continue
+                if rows[l]:
+                    if factor[l] is None:
+                        factor[l] = torch.empty(n * len(gs), layouts[l].size, device=fn.device, dtype=fn.dtype)
+                    for chunk in pseudo_gradient_row_chunks(a, gs):
+                        m = len(chunk)
+                        factor[l][written[l]:written[l] + m] = layouts[l].from_matrix(
+                            chunk.view(m, layouts[l].out, layouts[l].inp))
+                        written[l] += m
                     continue
                 if full_a[l] is None:  # written in place: concatenating the batches at the end would copy it all
                     full_a[l] = a.new_empty(n, *a.shape[1:])
@@ -478,49 +500,19 @@ def gauss_newton_cache(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: t
                 for d, g in enumerate(gs):
                     full_g[l][start:start + size, d] = g
             start += size
-    return [DenseBlock(f.name, _in_block_order(f, h) / n) if h is not None else CachedGaussNewtonBlock(f, a, g)
-            for f, a, g, h in zip(layouts, full_a, full_g, grams)]
-
-
-def _blas_threads():
-    """SciPy's BLAS (used by :func:`_symmetric_rank_update`) limited to torch's thread count: OpenBLAS would
-    otherwise start one thread per core beside torch's."""
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(limits=torch.get_num_threads(), user_api="blas")
-
-
-def _symmetric_rank_update(h: torch.Tensor, rows: torch.Tensor, alpha: float = 1.0) -> None:
-    """h += alpha · rowsᵀ rows. On the CPU by BLAS syrk (half the multiply-adds of a GEMM), which writes only
-    h's lower triangle: read h through :func:`_from_lower_triangle`. ``rows`` may be C- or Fortran-ordered
-    (a conv's im2col patches come as the transpose of a C-ordered array); neither is copied. Elsewhere a
-    full GEMM."""
-    if h.device.type != "cpu" or h.dtype not in (torch.float32, torch.float64) or not h.is_contiguous():
-        h.addmm_(rows.T, rows, alpha=alpha)
-        return
-    from scipy.linalg import blas
-
-    syrk = blas.ssyrk if h.dtype == torch.float32 else blas.dsyrk
-    rows = rows.detach().to(h.dtype)
-    if rows.T.is_contiguous():  # Fortran order: syrk forms aᵀa from it as it is
-        a, trans = rows.numpy(), 1
-    else:
-        a, trans = rows.contiguous().numpy().T, 0  # the transpose of a C-ordered array is Fortran-ordered
-    target = h.numpy().T  # the same memory, Fortran order: its upper triangle is h's lower one
-    result = syrk(alpha, a, beta=1.0, c=target, trans=trans, lower=0, overwrite_c=1)
-    if not np.shares_memory(result, target):  # f2py copied instead of writing in place
-        h.copy_(torch.from_numpy(np.ascontiguousarray(result.T)))
-
-
-def _from_lower_triangle(h: torch.Tensor) -> torch.Tensor:
-    """The symmetric matrix whose lower triangle :func:`_symmetric_rank_update` kept."""
-    full = torch.tril(h)
-    full += torch.tril(h, -1).T
-    return full
+    held = []
+    for f, a, g, h, r in zip(layouts, full_a, full_g, grams, factor):
+        if h is not None:
+            held.append(DenseBlock(f.name, _in_block_order(f, h) / n))
+        elif r is not None:
+            held.append(PseudoGradientRowsBlock(f.name, r.mul_(1.0 / math.sqrt(n)), n))
+        else:
+            held.append(CachedGaussNewtonBlock(f, a, g))
+    return held
 
 
 def _example_rows(a: torch.Tensor):
-    """A batch of layer inputs (b, T, in') as row matrices for :func:`_symmetric_rank_update` without a
+    """A batch of layer inputs (b, T, in') as row matrices for :func:`symmetric_rank_update` without a
     copy: all at once where ``a`` is C-ordered, else (a conv's transposed patches) example by example."""
     if a.is_contiguous():
         yield a.reshape(-1, a.shape[-1])
@@ -528,45 +520,50 @@ def _example_rows(a: torch.Tensor):
         yield from a.unbind(0)
 
 
-def _accumulate_dense_block(h: torch.Tensor, a: torch.Tensor, gs: Sequence[torch.Tensor],
-                            chunk_elements: int = 1 << 24) -> None:
+def pseudo_gradient_row_chunks(a, gs: Sequence[torch.Tensor], chunk_elements: int = 1 << 24):
+    """The rows vec(D_id) of one batch, D_id = Σ_t g_idt a_itᵀ (out, in'), a chunk of examples at a time as
+    (examples·(C − 1), out·in') matrices in that layout (example-major): by the conv's weight-gradient kernel where
+    ``a`` is a :class:`ConvInput`, else by one batched GEMM on the inputs (b, T, in') and the gradients in the
+    layer's own (out, T) layout."""
+    g = torch.stack([x.transpose(1, 2) for x in gs], dim=1)  # (b, d, out, T): contiguous, as autograd gave it
+    b, d, out, positions = g.shape
+    inp = a.module.weight[0].numel() + a.bias if isinstance(a, ConvInput) else a.shape[2]
+    step = max(1, chunk_elements // max(1, d * out * max(inp, positions)))
+    for c in range(0, b, step):
+        if isinstance(a, ConvInput):  # no patches formed
+            rows = a.example_gradients(g, c, c + step)
+        else:
+            gc = g[c:c + step]
+            rows = torch.bmm(gc.reshape(len(gc), d * out, positions), a[c:c + step])  # (b, d·out, in')
+        yield rows.reshape(-1, out * inp)
+
+
+def _accumulate_dense_block(h: torch.Tensor, a, gs: Sequence[torch.Tensor], chunk_elements: int = 1 << 24) -> None:
     """h += Σ_i Σ_d vec(D_id) vec(D_id)ᵀ over one batch, D_id = Σ_t g_idt a_itᵀ (out, in'), h indexed in that
     matrix layout (o·in' + i); only its lower triangle is kept up to date (see :func:`_in_block_order`).
 
     One position (a Linear layer): Σ_i (Σ_d g_id g_idᵀ) ⊗ (a_i a_iᵀ), one GEMM of b·p² multiply-adds instead
-    of the (C − 1)·b·p² of the pseudo-gradient rows' Gram. Several positions (a conv): the rows D_id, by the
-    conv's weight-gradient kernel where ``a`` is a :class:`ConvInput`, else by one batched GEMM on the
-    patches and the gradients in the conv's own (out, T) layout, then a symmetric rank update."""
-    if isinstance(a, ConvInput):  # per-example gradients by the conv's weight-gradient kernel: no patches
-        g = torch.stack([x.transpose(1, 2) for x in gs], dim=1)  # (b, d, out, T): contiguous, as autograd gave it
-        out, d, inp = g.shape[2], len(gs), a.module.weight[0].numel() + a.bias
-        step = max(1, chunk_elements // max(1, d * out * max(inp, a.positions)))
-        for c in range(0, len(g), step):
-            _symmetric_rank_update(h, a.example_gradients(g, c, c + step).reshape(-1, out * inp))
-        return
-    b, T, inp = a.shape
-    out, d = gs[0].shape[2], len(gs)
-    if T == 1 and inp * inp + out * out <= chunk_elements:
-        g = torch.stack([x[:, 0] for x in gs], dim=1)  # (b, d, out)
-        step = max(1, chunk_elements // (inp * inp + out * out))
-        for c in range(0, b, step):
-            ai = a[c:c + step, 0]
-            aa = (ai[:, :, None] * ai[:, None, :]).reshape(len(ai), inp * inp)
-            gg = torch.einsum("ndo,ndq->noq", g[c:c + step], g[c:c + step]).reshape(len(ai), out * out)
-            h.view(out, inp, out, inp).add_((gg.T @ aa).view(out, out, inp, inp).transpose(1, 2))
-        return
-    g = torch.stack([x.transpose(1, 2) for x in gs], dim=1)  # (b, d, out, T): contiguous, as autograd gave it
-    step = max(1, chunk_elements // max(1, d * out * max(inp, T)))
-    for c in range(0, b, step):
-        gc = g[c:c + step]
-        rows = torch.bmm(gc.reshape(len(gc), d * out, T), a[c:c + step])  # (b, d·out, in') = D_id
-        _symmetric_rank_update(h, rows.reshape(-1, out * inp))
+    of the (C − 1)·b·p² of the pseudo-gradient rows' Gram. Several positions (a conv): the rows
+    (:func:`pseudo_gradient_row_chunks`), then a symmetric rank update."""
+    if not isinstance(a, ConvInput) and a.shape[1] == 1:
+        inp, out = a.shape[2], gs[0].shape[2]
+        if inp * inp + out * out <= chunk_elements:
+            g = torch.stack([x[:, 0] for x in gs], dim=1)  # (b, d, out)
+            step = max(1, chunk_elements // (inp * inp + out * out))
+            for c in range(0, len(a), step):
+                ai = a[c:c + step, 0]
+                aa = (ai[:, :, None] * ai[:, None, :]).reshape(len(ai), inp * inp)
+                gg = torch.einsum("ndo,ndq->noq", g[c:c + step], g[c:c + step]).reshape(len(ai), out * out)
+                h.view(out, inp, out, inp).add_((gg.T @ aa).view(out, out, inp, inp).transpose(1, 2))
+            return
+    for rows in pseudo_gradient_row_chunks(a, gs, chunk_elements):
+        symmetric_rank_update(h, rows)
 
 
 def _in_block_order(layout: KroneckerFactors, h: torch.Tensor) -> torch.Tensor:
     """The symmetric matrix whose lower triangle :func:`_accumulate_dense_block` filled, from the (out, in')
     matrix layout to the block's flat parameter order (weight then bias, or bias then weight)."""
-    full = _from_lower_triangle(h)
+    full = from_lower_triangle(h)
     order = layout.from_matrix(torch.arange(layout.size, device=h.device).reshape(1, layout.out, layout.inp))[0]
     return full.index_select(0, order).index_select(1, order)  # measured 1.7–6× faster than full[order][:, order]
 
@@ -871,6 +868,19 @@ def nystrom_is_cheaper(op: CachedGaussNewtonBlock, k: int, rank: int | None = No
     return (NYSTROM_SKETCH_PRODUCTS + NYSTROM_ITERATIONS * k) * product < woodbury
 
 
+def rows_beat_dense(size: int, rows: int, k: int, kept: int = 0) -> bool:
+    """Whether CG preconditioned by Woodbury on ``kept`` principal directions of a block held as ``rows``
+    pseudo-gradient rows (p = ``size`` columns) should take fewer multiply-adds for k right-hand sides than the
+    dense block formed from the rows and factorised: the kernel's syrk and Cholesky (kept²·p/2 + kept³/3) and
+    ``WOODBURY_PCG_PRODUCTS``·k products of 2·rows·p, against the dense block's syrk and its float64 Cholesky
+    (rows·p²/2 + 2·p³/3, float64 at about twice the float32 time). ``kept=0`` bounds the first from below by its
+    products alone: where even that loses, the rows need not be held. The flops, not the seconds: on LeNet-5's
+    conv2 (500 images, p = 2,416, 1,224 of 4,500 directions kept) it estimated 3.3 against 22.5 G and measured
+    0.15 against 0.47 s."""
+    woodbury = kept ** 2 * size / 2 + kept ** 3 / 3 + WOODBURY_PCG_PRODUCTS * k * 2 * rows * size
+    return woodbury < rows * size ** 2 / 2 + 2 * size ** 3 / 3
+
+
 def solve_blocks(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: torch.Tensor, y: torch.Tensor,
                  rhs: Sequence[torch.Tensor], damping: float, solver: str = "auto", dense_limit: int = 4096,
                  low_rank_limit: int = 8192, cache_mb: float = 2048.0, rtol: float = 1e-4,
@@ -885,7 +895,12 @@ def solve_blocks(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: torch.T
     (:class:`GaussNewtonBlock`). ``solver="auto"`` then chooses per block:
 
     - ``"exact"`` for p_l ≤ ``dense_limit`` (and C ≤ 20 classes): the dense block, accumulated in the one pass
-      over the Hessian data, and a Cholesky;
+      over the Hessian data, and a Cholesky — except for a conv whose n·(C−1)·p_l pseudo-gradient rows fit
+      (≤ ``low_rank_elements``, and in ``cache_mb`` beside the other factors) and for which
+      :func:`rows_beat_dense` does not rule Woodbury-PCG out: the pass keeps its rows
+      (:class:`~cnnexplain.methods.influence_functions.woodbury_pcg.PseudoGradientRowsBlock`), and its kept
+      principal directions then decide between the dense block formed from them and ``"woodbury-pcg"`` on
+      them. On LeNet-5's conv2 (500 images, 1,224 of 4,500 directions kept) that took 0.15 s against 0.47 s;
     - ``"woodbury-pcg"`` where the Hessian data is small, n·(C−1) ≤ ``low_rank_limit`` and n·(C−1) < p_l: CG on
       the exact block preconditioned by the Woodbury inverse of its principal pseudo-gradient directions, all
       but those carrying ≤ λ of its curvature
@@ -916,8 +931,9 @@ def solve_blocks(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: torch.T
     from cnnexplain.methods.influence_functions.nystrom import (NYSTROM_COPIES, NYSTROM_STREAMING_MAX_RANK,
                                                                 NystromPCGSolver, nystrom_bytes)
     from cnnexplain.methods.influence_functions.solvers import ExactSolver, WoodburySolver
-    from cnnexplain.methods.influence_functions.woodbury_pcg import (TRUNCATION, WoodburyPCGSolver,
-                                                                     principal_directions, pseudo_gradient_rows)
+    from cnnexplain.methods.influence_functions.woodbury_pcg import (TRUNCATION, PseudoGradientRowsBlock,
+                                                                     WoodburyPCGSolver, principal_directions,
+                                                                     pseudo_gradient_rows)
 
     if solver not in PLANNED_SOLVERS:
         raise ValueError(f"solver must be one of {', '.join(map(repr, PLANNED_SOLVERS))}, got {solver!r}")
@@ -931,15 +947,26 @@ def solve_blocks(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: torch.T
     # (only where the exact expectation over the C classes is affordable: C − 1 backward passes per batch)
     dense = [solver in ("auto", "exact") and b.numel <= dense_limit and exact_classes_for(classes) == classes
              for b in blocks]
-    cache_bytes = n * sum(t * (m.weight[0].numel() + bias + (classes - 1) * m.weight.shape[0])
-                          for t, (m, _, bias), d in zip(positions, layers, dense) if not d) * element
+    # ... except, under auto, the convs whose pseudo-gradient rows are few enough to hold: the pass keeps the rows,
+    # and the block's kept principal directions then decide between the dense block and Woodbury-PCG on them
+    rank = n * (classes - 1)  # softmax_hessian_root: C − 1 pseudo-gradients per example
+    held_rows = [solver == "auto" and d and t > 1 and rank * b.numel <= low_rank_elements
+                 and rows_beat_dense(b.numel, rank, len(g))
+                 for b, d, t, g in zip(blocks, dense, positions, rhs)]
+    factor_bytes = n * sum(t * (m.weight[0].numel() + bias + (classes - 1) * m.weight.shape[0])
+                           for t, (m, _, bias), d, r in zip(positions, layers, dense, held_rows) if not (d or r))
+    rows_bytes = rank * sum(b.numel for b, r in zip(blocks, held_rows) if r)
+    if (factor_bytes + rows_bytes) * element > cache_mb * 2 ** 20:  # no room for the rows: dense, as decided
+        held_rows, rows_bytes = [False] * len(blocks), 0
+    dense = [d and not r for d, r in zip(dense, held_rows)]
+    cache_bytes = (factor_bytes + rows_bytes) * element
     batch_size = batch_for_memory(fn, blocks, x, batch_size, per_position=min(classes, exact_classes_for(classes)))
     info.update(classes=classes, n_hessian=n, cache_mb=cache_bytes / 2 ** 20, batch_size=batch_size)
     start = time.perf_counter()
     # a forced approximate solve needs no exact block: no cache pass (its residual is then not measured)
     cached = cache_bytes <= cache_mb * 2 ** 20 and solver not in ("ekfac", "kfac")
     if cached:
-        operators = gauss_newton_cache(fn, blocks, x, y, batch_size, dense=dense)
+        operators = gauss_newton_cache(fn, blocks, x, y, batch_size, dense=dense, rows=held_rows)
         info["operator"] = "cached Gauss-Newton factors"
     else:
         operators = [GaussNewtonBlock(fn, b, x, y, batch_size) for b in blocks]
@@ -948,7 +975,7 @@ def solve_blocks(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: torch.T
                                            dense=[True] * sum(dense)))
             operators = [next(held) if d else op for op, d in zip(operators, dense)]
         info["operator"] = "streaming Gauss-Newton products (jvp + vjp)"
-    info["dense_blocks"] = sum(dense)
+    info["dense_blocks"], info["row_blocks"] = sum(dense), sum(held_rows)
     info["cache_s"] = time.perf_counter() - start
 
     product_s = 0.0
@@ -967,9 +994,20 @@ def solve_blocks(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: torch.T
     methods, reasons = [], []
     directions: dict[int, object] = {}  # principal_directions of the blocks auto weighed for Woodbury-PCG
     for i, (block, op) in enumerate(zip(blocks, operators)):
-        p, rank = block.numel, n * (classes - 1)  # softmax_hessian_root: C − 1 pseudo-gradients per example
+        p = block.numel
         if solver != "auto":
             methods.append(solver), reasons.append("requested")
+        elif held_rows[i]:
+            directions[i] = principal_directions(op)
+            kept = len(directions[i].kept(damping, TRUNCATION)[0])
+            if rows_beat_dense(p, rank, len(rhs[i]), kept):
+                methods.append("woodbury-pcg"), reasons.append(
+                    f"p={p} <= dense_limit={dense_limit}, but CG preconditioned by Woodbury on {kept} of its {rank} "
+                    "principal pseudo-gradient directions estimated cheaper than forming and factorising the dense block")
+            else:
+                methods.append("exact"), reasons.append(
+                    f"p={p} <= dense_limit={dense_limit} (dense block formed from its {rank} pseudo-gradient rows: "
+                    f"estimated cheaper than Woodbury-PCG on {kept} principal directions)")
         elif dense[i]:
             methods.append("exact"), reasons.append(f"p={p} <= dense_limit={dense_limit}")
         elif (cached and rank <= low_rank_limit and rank < p
@@ -1015,13 +1053,15 @@ def solve_blocks(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: torch.T
         g = g.detach().to(fn.device, fn.dtype)
         iterations, residual = 0, float("nan")
         if method == "exact":
-            if not isinstance(op, DenseBlock):  # forced "exact" on a block above dense_limit: form it from the cache
+            if isinstance(op, PseudoGradientRowsBlock):  # auto chose the dense block after holding the rows
+                op = DenseBlock(block.name, op.dense())
+            elif not isinstance(op, DenseBlock):  # forced "exact" on a block above dense_limit: form it from the cache
                 if not cached:
                     raise ValueError(f"block {block.name!r} ({block.numel} parameters): solver='exact' needs its "
                                      f"Gauss-Newton factors cached, {cache_bytes / 2 ** 20:.0f} MB > cache_mb={cache_mb:g}; "
                                      "raise cache_mb or use solver='pcg'")
                 h = torch.zeros(block.numel, block.numel, device=fn.device, dtype=fn.dtype)
-                with _blas_threads():  # the same accumulation as the pass's dense blocks, batch by batch
+                with blas_threads():  # the same accumulation as the pass's dense blocks, batch by batch
                     for _, [(a, gs, _)] in _cached_batches([op], batch_size):
                         _accumulate_dense_block(h, a, gs)
                 op = DenseBlock(block.name, _in_block_order(op.layout, h) / n)

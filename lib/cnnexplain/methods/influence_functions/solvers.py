@@ -28,6 +28,7 @@ import math
 import warnings
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 
@@ -132,6 +133,45 @@ def _symmetric_eig(matrix: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
         values, vectors = scipy.linalg.eigh(matrix.cpu().numpy(), driver="evr")
         return (torch.from_numpy(values).to(matrix.device), torch.from_numpy(vectors).to(matrix.device))
+
+
+def blas_threads():
+    """SciPy's BLAS (used by :func:`symmetric_rank_update`) limited to torch's thread count: OpenBLAS would
+    otherwise start one thread per core beside torch's."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=torch.get_num_threads(), user_api="blas")
+
+
+def symmetric_rank_update(h: torch.Tensor, rows: torch.Tensor, alpha: float = 1.0) -> None:
+    """h += alpha · rowsᵀ rows. On the CPU by BLAS syrk (half the multiply-adds of a GEMM), which writes only
+    h's lower triangle: read h through :func:`from_lower_triangle`. ``rows`` may be C- or Fortran-ordered
+    (a conv's im2col patches come as the transpose of a C-ordered array); neither is copied. Elsewhere a
+    full GEMM."""
+    if h.numel() == 0 or rows.numel() == 0:  # nothing to add (f2py refuses empty arrays)
+        return
+    if h.device.type != "cpu" or h.dtype not in (torch.float32, torch.float64) or not h.is_contiguous():
+        h.addmm_(rows.T, rows, alpha=alpha)
+        return
+    from scipy.linalg import blas
+
+    syrk = blas.ssyrk if h.dtype == torch.float32 else blas.dsyrk
+    rows = rows.detach().to(h.dtype)
+    if rows.T.is_contiguous():  # Fortran order: syrk forms aᵀa from it as it is
+        a, trans = rows.numpy(), 1
+    else:
+        a, trans = rows.contiguous().numpy().T, 0  # the transpose of a C-ordered array is Fortran-ordered
+    target = h.numpy().T  # the same memory, Fortran order: its upper triangle is h's lower one
+    result = syrk(alpha, a, beta=1.0, c=target, trans=trans, lower=0, overwrite_c=1)
+    if not np.shares_memory(result, target):  # f2py copied instead of writing in place
+        h.copy_(torch.from_numpy(np.ascontiguousarray(result.T)))
+
+
+def from_lower_triangle(h: torch.Tensor) -> torch.Tensor:
+    """The symmetric matrix whose lower triangle :func:`symmetric_rank_update` kept."""
+    full = torch.tril(h)
+    full += torch.tril(h, -1).T
+    return full
 
 
 def cholesky_solve(rhs: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
@@ -400,10 +440,12 @@ def _unit_preconditioned_cg(operator, b, damping, precondition, rtol, maxiter, s
         r = b - (operator.matvec(x) + damping * x)
         worse = r.norm(dim=1) > b_norm  # a poor preconditioner can overshoot: start those columns from 0
         x[worse], r[worse] = 0.0, b[worse]
-    z = precondition(r)
-    p = z.clone()
-    rz = (r * z).sum(1)
     active = r.norm(dim=1) > rtol * b_norm
+    p, rz = torch.zeros_like(r), torch.ones_like(b_norm)  # search directions of the columns still to solve
+    if active.any():
+        idx = active.nonzero().squeeze(1)
+        p[idx] = precondition(r[idx])
+        rz[idx] = (r[idx] * p[idx]).sum(1)
     iterations = 0
     while active.any() and iterations < maxiter:
         iterations += 1
@@ -419,11 +461,14 @@ def _unit_preconditioned_cg(operator, b, damping, precondition, rtol, maxiter, s
         alpha = rz[idx] / pap
         x[idx] += alpha[:, None] * p[idx]
         r[idx] -= alpha[:, None] * ap
+        active = r.norm(dim=1) > rtol * b_norm
+        idx = idx[active[idx]]  # the next direction only where it will be used: a preconditioner call is a solve
+        if len(idx) == 0 or iterations == maxiter:
+            break
         z_new = precondition(r[idx])
         rz_new = (r[idx] * z_new).sum(1)
         p[idx] = z_new + (rz_new / rz[idx])[:, None] * p[idx]
         rz[idx] = rz_new
-        active = r.norm(dim=1) > rtol * b_norm
     return x, iterations, r, int(worse.sum())
 
 
