@@ -1001,9 +1001,9 @@ def solve_blocks(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: torch.T
             directions[i] = principal_directions(op)
             kept = len(directions[i].kept(damping, TRUNCATION)[0])
             if rows_beat_dense(p, rank, len(rhs[i]), kept):
-                methods.append("woodbury-pcg"), reasons.append(
-                    f"p={p} <= dense_limit={dense_limit}, but CG preconditioned by Woodbury on {kept} of its {rank} "
-                    "principal pseudo-gradient directions estimated cheaper than forming and factorising the dense block")
+                methods.append("woodbury-pcg"), reasons.append(  # the solve appends the kept rank
+                    f"p={p} <= dense_limit={dense_limit}, but CG preconditioned by Woodbury on its principal "
+                    "pseudo-gradient directions estimated cheaper than forming and factorising the dense block")
             else:
                 methods.append("exact"), reasons.append(
                     f"p={p} <= dense_limit={dense_limit} (dense block formed from its {rank} pseudo-gradient rows: "
