@@ -1005,6 +1005,7 @@ def solve_blocks(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: torch.T
                     f"p={p} <= dense_limit={dense_limit}, but CG preconditioned by Woodbury on its principal "
                     "pseudo-gradient directions estimated cheaper than forming and factorising the dense block")
             else:
+                del directions[i]  # its rotated rows: as large as the block's own
                 methods.append("exact"), reasons.append(
                     f"p={p} <= dense_limit={dense_limit} (dense block formed from its {rank} pseudo-gradient rows: "
                     f"estimated cheaper than Woodbury-PCG on {kept} principal directions)")

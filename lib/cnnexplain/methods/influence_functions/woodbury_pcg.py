@@ -116,7 +116,7 @@ def principal_directions(operator) -> PrincipalDirections:
     squared norm eig(G_i) (H unchanged since Q_i is orthogonal)."""
     if isinstance(operator, PseudoGradientRowsBlock):
         n = operator.n
-        return _rotated_rows(operator.name, operator.size, n, operator.factor.view(n, -1, operator.size), 1.0)
+        return _rotated_rows(operator.name, operator.size, n, operator.factor.reshape(n, -1, operator.size), 1.0)
     if not all(hasattr(operator, attr) for attr in ("a", "g", "layout")):
         raise TypeError(f"block {operator.name!r}: Woodbury-preconditioned CG needs the cached Gauss-Newton factors "
                         f"(a CachedGaussNewtonBlock), got {type(operator).__name__}; raise cache_mb so they fit")
