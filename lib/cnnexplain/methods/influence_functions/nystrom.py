@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import torch
 
-from cnnexplain.methods.influence_functions.solvers import CGSolver, Solver, _as_matrix, _check_damping
+from cnnexplain.methods.influence_functions.solvers import CGSolver, Solver, _check_damping
 
 NYSTROM_COPIES = 8  # p × r float64 matrices alive while nystrom_approximation builds U (Ω, HΩ, Q, HQ, …)
 NYSTROM_STREAMING_MAX_RANK = 256  # rank cap where each sketch product is a pass over the data (streamed
@@ -151,10 +151,7 @@ class NystromPCGSolver(Solver):
         self.approximations: dict[str, NystromApproximation] = {}
 
     def solve(self, operator, rhs: torch.Tensor, damping: float = 0.0) -> torch.Tensor:
-        damping = _check_damping(damping)
-        b = _as_matrix(rhs, operator.size, operator.name)
-        if damping <= 0:
-            raise ValueError(f"block {operator.name!r}: NystromPCGSolver needs damping λ > 0 (pass e.g. 1e-3)")
+        b, damping = self._positively_damped(operator, rhs, damping)
         approximation = self.approximations.get(operator.name)
         if approximation is None:
             approximation = nystrom_approximation(operator, damping, self.rank, self.max_rank, self.tolerance,

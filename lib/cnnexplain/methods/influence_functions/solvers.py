@@ -102,6 +102,15 @@ class Solver:
             raise SolverError(message)
         warnings.warn(message, ConvergenceWarning, stacklevel=stacklevel)
 
+    def _positively_damped(self, operator, rhs: torch.Tensor, damping: float) -> tuple[torch.Tensor, float]:
+        """The right-hand sides as a (k, p) matrix, and λ checked > 0: what a solver whose preconditioner is
+        built on H + λI (Nyström, Woodbury on the principal directions) needs."""
+        damping = _check_damping(damping)
+        b = _as_matrix(rhs, operator.size, operator.name)
+        if damping <= 0:
+            raise ValueError(f"block {operator.name!r}: {type(self).__name__} needs damping λ > 0 (pass e.g. 1e-3)")
+        return b, damping
+
     def _preconditioned_solve(self, operator, b: torch.Tensor, damping: float, precondition, start: torch.Tensor,
                               rtol: float, maxiter: int, extra: dict, advice: str, exact=None) -> torch.Tensor:
         """:func:`preconditioned_cg` on ``exact`` (default ``operator``: the same block H, e.g. held another way),

@@ -34,9 +34,8 @@ from dataclasses import dataclass
 import torch
 
 from cnnexplain.methods.influence_functions.hvp import FactoredBlock
-from cnnexplain.methods.influence_functions.solvers import (Solver, _as_matrix, _check_damping, blas_threads,
-                                                            cholesky_solve, from_lower_triangle,
-                                                            symmetric_rank_update)
+from cnnexplain.methods.influence_functions.solvers import (Solver, blas_threads, cholesky_solve,
+                                                            from_lower_triangle, symmetric_rank_update)
 
 TRUNCATION = 1.0  # τ: dropped curvature ≤ τλ, preconditioned spectrum in [1, 1 + τ]
 
@@ -203,10 +202,7 @@ class WoodburyPCGSolver(Solver):
         self.directions: dict[str, PrincipalDirections] = {}
 
     def solve(self, operator, rhs: torch.Tensor, damping: float = 0.0) -> torch.Tensor:
-        damping = _check_damping(damping)
-        b = _as_matrix(rhs, operator.size, operator.name)
-        if damping <= 0:
-            raise ValueError(f"block {operator.name!r}: WoodburyPCGSolver needs damping λ > 0 (pass e.g. 1e-3)")
+        b, damping = self._positively_damped(operator, rhs, damping)
         directions = self.directions.get(operator.name)
         if directions is None:
             directions = self.directions[operator.name] = principal_directions(operator)
