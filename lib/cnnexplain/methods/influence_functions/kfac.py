@@ -473,7 +473,6 @@ def gauss_newton_cache(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: t
     full_a: list[torch.Tensor | None] = [None] * len(blocks)
     full_g: list[torch.Tensor | None] = [None] * len(blocks)
     factor: list[torch.Tensor | None] = [None] * len(blocks)
-    written = [0] * len(blocks)
     grams = [torch.zeros(f.size, f.size, device=fn.device, dtype=fn.dtype) if d else None
              for f, d in zip(layouts, dense)]
     start = 0
@@ -487,11 +486,11 @@ def gauss_newton_cache(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: t
                 if rows[l]:
                     if factor[l] is None:
                         factor[l] = torch.empty(n * len(gs), layouts[l].size, device=fn.device, dtype=fn.dtype)
+                    at = start * len(gs)  # example-major: the batch's rows follow the earlier batches'
                     for chunk in pseudo_gradient_row_chunks(a, gs):
-                        m = len(chunk)
-                        factor[l][written[l]:written[l] + m] = layouts[l].from_matrix(
-                            chunk.view(m, layouts[l].out, layouts[l].inp))
-                        written[l] += m
+                        factor[l][at:at + len(chunk)] = layouts[l].from_matrix(
+                            chunk.view(len(chunk), layouts[l].out, layouts[l].inp))
+                        at += len(chunk)
                     continue
                 if full_a[l] is None:  # written in place: concatenating the batches at the end would copy it all
                     full_a[l] = a.new_empty(n, *a.shape[1:])
