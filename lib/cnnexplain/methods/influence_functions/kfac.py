@@ -436,6 +436,12 @@ class CachedGaussNewtonBlock:
         out = self.layout.from_matrix(result / self.n).detach()
         return out[0] if single else out
 
+    def pseudo_gradient_rows(self, chunk_elements: int = 1 << 24):
+        """The rows vec D_id (examples·(C − 1), p) in block order, a chunk of examples at a time (example-major):
+        H = (1/n) Σ rowsᵀ rows."""
+        for rows in pseudo_gradient_row_chunks(self.a, self.g.transpose(2, 3), chunk_elements):
+            yield self.layout.from_matrix(rows.reshape(len(rows), self.layout.out, self.layout.inp))
+
     def dense(self) -> torch.Tensor:
         eye = torch.eye(self.size, device=self.device, dtype=self.dtype)
         h = self.matvec(eye)
@@ -487,7 +493,7 @@ def gauss_newton_cache(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: t
                     if factor[l] is None:
                         factor[l] = torch.empty(n * len(gs), layouts[l].size, device=fn.device, dtype=fn.dtype)
                     at = start * len(gs)  # example-major: the batch's rows follow the earlier batches'
-                    for chunk in pseudo_gradient_row_chunks(a, gs):
+                    for chunk in pseudo_gradient_row_chunks(a, _stacked(gs)):
                         factor[l][at:at + len(chunk)] = layouts[l].from_matrix(
                             chunk.view(len(chunk), layouts[l].out, layouts[l].inp))
                         at += len(chunk)
@@ -519,12 +525,12 @@ def _example_rows(a: torch.Tensor):
         yield from a.unbind(0)
 
 
-def pseudo_gradient_row_chunks(a, gs: Sequence[torch.Tensor], chunk_elements: int = 1 << 24):
-    """The rows vec(D_id) of one batch, D_id = Σ_t g_idt a_itᵀ (out, in'), a chunk of examples at a time as
-    (examples·(C − 1), out·in') matrices in that layout (example-major): by the conv's weight-gradient kernel where
-    ``a`` is a :class:`ConvInput`, else by one batched GEMM on the inputs (b, T, in') and the gradients in the
-    layer's own (out, T) layout."""
-    g = torch.stack([x.transpose(1, 2) for x in gs], dim=1)  # (b, d, out, T): contiguous, as autograd gave it
+def pseudo_gradient_row_chunks(a, g: torch.Tensor, chunk_elements: int = 1 << 24):
+    """The rows vec(D_id) of a batch, D_id = Σ_t g_idt a_itᵀ (out, in'), a chunk of examples at a time as
+    (examples·(C − 1), out·in') matrices in that layout (example-major), from the output gradients ``g`` (b, C − 1,
+    out, T) — a view will do, only a chunk is copied: by the conv's weight-gradient kernel where ``a`` is a
+    :class:`ConvInput`, else by one batched GEMM on the inputs (b, T, in'). The one pass's dense blocks and held
+    rows and a cached block's :meth:`CachedGaussNewtonBlock.pseudo_gradient_rows` all form their rows here."""
     b, d, out, positions = g.shape
     inp = a.module.weight[0].numel() + a.bias if isinstance(a, ConvInput) else a.shape[2]
     step = max(1, chunk_elements // max(1, d * out * max(inp, positions)))
@@ -535,6 +541,12 @@ def pseudo_gradient_row_chunks(a, gs: Sequence[torch.Tensor], chunk_elements: in
             gc = g[c:c + step]
             rows = torch.bmm(gc.reshape(len(gc), d * out, positions), a[c:c + step])  # (b, d·out, in')
         yield rows.reshape(-1, out * inp)
+
+
+def _stacked(gs: Sequence[torch.Tensor]) -> torch.Tensor:
+    """A batch's per-direction output gradients (b, T, out) each as one (b, C − 1, out, T) tensor: contiguous, the
+    layout autograd gave a conv's."""
+    return torch.stack([x.transpose(1, 2) for x in gs], dim=1)
 
 
 def _accumulate_dense_block(h: torch.Tensor, a, gs: Sequence[torch.Tensor], chunk_elements: int = 1 << 24) -> None:
@@ -555,7 +567,7 @@ def _accumulate_dense_block(h: torch.Tensor, a, gs: Sequence[torch.Tensor], chun
                 gg = torch.einsum("ndo,ndq->noq", g[c:c + step], g[c:c + step]).reshape(len(ai), out * out)
                 h.view(out, inp, out, inp).add_((gg.T @ aa).view(out, out, inp, inp).transpose(1, 2))
             return
-    for rows in pseudo_gradient_row_chunks(a, gs, chunk_elements):
+    for rows in pseudo_gradient_row_chunks(a, _stacked(gs), chunk_elements):
         symmetric_rank_update(h, rows)
 
 
@@ -931,8 +943,7 @@ def solve_blocks(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: torch.T
                                                                 NystromPCGSolver, nystrom_bytes)
     from cnnexplain.methods.influence_functions.solvers import ExactSolver, WoodburySolver
     from cnnexplain.methods.influence_functions.woodbury_pcg import (TRUNCATION, PseudoGradientRowsBlock,
-                                                                     WoodburyPCGSolver, principal_directions,
-                                                                     pseudo_gradient_rows)
+                                                                     WoodburyPCGSolver, principal_directions)
 
     if solver not in PLANNED_SOLVERS:
         raise ValueError(f"solver must be one of {', '.join(map(repr, PLANNED_SOLVERS))}, got {solver!r}")
@@ -1070,7 +1081,7 @@ def solve_blocks(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: torch.T
         elif method == "woodbury" and cached and op.g.shape[2] == 1:
             s = woodbury_linear(op, g, damping)
         elif method == "woodbury":
-            f = torch.cat(list(pseudo_gradient_rows(op))) / math.sqrt(n)
+            f = torch.cat(list(op.pseudo_gradient_rows())) / math.sqrt(n)
             s = WoodburySolver().solve(FactoredBlock(block.name, f), g, damping)
         elif method == "woodbury-pcg":
             if not cached:

@@ -74,17 +74,6 @@ class PrincipalDirections:
         return (vectors @ self.rows.T) @ self.rows
 
 
-def pseudo_gradient_rows(cache, chunk_elements: int = 1 << 24):
-    """Rows D_id (n·(C − 1), p) of a cached Gauss-Newton block (its ``a``, ``g``, ``layout``) in chunks of
-    examples: H = (1/n) Σ rowsᵀ rows."""
-    _, C, T, out = cache.g.shape
-    step = max(1, chunk_elements // max(1, C * cache.size))
-    for c in range(0, cache.n, step):
-        a, g = cache.a[c:c + step], cache.g[c:c + step]
-        d = torch.einsum("nti,ndto->ndoi", a, g).reshape(-1, cache.layout.out, cache.layout.inp)
-        yield cache.layout.from_matrix(d)
-
-
 class PseudoGradientRowsBlock(FactoredBlock):
     """An exact Gauss-Newton block held as its pseudo-gradient rows scaled by 1/√n, F = [vec D_id]/√n
     ((n·(C − 1), p), block order, example i's C − 1 rows together), H = FᵀF: n·(C − 1)·p numbers, what the one
@@ -116,7 +105,7 @@ def principal_directions(operator) -> PrincipalDirections:
     if isinstance(operator, PseudoGradientRowsBlock):
         n = operator.n
         return _rotated_rows(operator.name, operator.size, n, operator.factor.reshape(n, -1, operator.size), 1.0)
-    if not all(hasattr(operator, attr) for attr in ("a", "g", "layout")):
+    if not all(hasattr(operator, attr) for attr in ("a", "g", "layout", "pseudo_gradient_rows")):
         raise TypeError(f"block {operator.name!r}: Woodbury-preconditioned CG needs the cached Gauss-Newton factors "
                         f"(a CachedGaussNewtonBlock), got {type(operator).__name__}; raise cache_mb so they fit")
     n, _, positions, out = operator.g.shape
@@ -126,7 +115,7 @@ def principal_directions(operator) -> PrincipalDirections:
         rotated = rotation.transpose(1, 2) @ g
         weights = curvature.clamp_min(0) * (a * a).sum(1, keepdim=True) / n
         return PrincipalDirections(operator.name, operator.size, n, weights.flatten(), operator.layout, a, rotated)
-    rows = torch.cat(list(pseudo_gradient_rows(operator))).reshape(n, -1, operator.size)
+    rows = torch.cat(list(operator.pseudo_gradient_rows())).reshape(n, -1, operator.size)
     return _rotated_rows(operator.name, operator.size, n, rows, 1.0 / math.sqrt(n))
 
 
