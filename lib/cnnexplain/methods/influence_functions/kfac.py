@@ -1003,13 +1003,17 @@ def solve_blocks(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: torch.T
                             for fits, d in zip(nystrom_fits, dense) if not d) if not cached else 0
     methods, reasons = [], []
     directions: dict[int, object] = {}  # principal_directions of the blocks auto weighed for Woodbury-PCG
+
+    def kept_directions(i: int) -> int:
+        directions[i] = principal_directions(operators[i])
+        return len(directions[i].kept(damping, TRUNCATION)[0])
+
     for i, (block, op) in enumerate(zip(blocks, operators)):
         p = block.numel
         if solver != "auto":
             methods.append(solver), reasons.append("requested")
         elif held_rows[i]:
-            directions[i] = principal_directions(op)
-            kept = len(directions[i].kept(damping, TRUNCATION)[0])
+            kept = kept_directions(i)
             if rows_beat_dense(p, rank, len(rhs[i]), kept):
                 methods.append("woodbury-pcg"), reasons.append(  # the solve appends the kept rank
                     f"p={p} <= dense_limit={dense_limit}, but CG preconditioned by Woodbury on its principal "
@@ -1024,8 +1028,7 @@ def solve_blocks(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: torch.T
         elif (cached and rank <= low_rank_limit and rank < p
               and (op.g.shape[2] == 1 or rank * p <= low_rank_elements)):
             linear = op.g.shape[2] == 1
-            directions[i] = principal_directions(op)
-            kept = len(directions[i].kept(damping, TRUNCATION)[0])
+            kept = kept_directions(i)
             if nystrom_is_cheaper(op, len(rhs[i]), rank=kept):
                 methods.append("nystrom"), reasons.append(
                     f"rank n·(C−1)={rank} < p={p}, but Nyström-preconditioned CG estimated cheaper than Woodbury "
