@@ -141,9 +141,12 @@ def ours(model, xh, yh, xt, yt, xtr, ytr, solver="auto", layers=None, batch_size
         blocks = [b for b in blocks if b.name in layers]
     fn = ModelFunction(model, blocks)
     grads = per_sample_grads(fn, xt, yt, blocks)
-    solved, choices, info = solve_blocks(fn, blocks, xh, yh, grads, DAMPING, solver=solver, batch_size=batch_size,
-                                         maxiter=maxiter)
-    scores = kronecker_scores(fn, blocks, solved, xtr, ytr, batch_size=batch_size)
+    # scoring the Hessian data itself: its one pass also keeps the loss gradients (where they fit), no second pass
+    same = xh.shape == xtr.shape and torch.equal(xh, xtr) and torch.equal(yh, ytr)
+    solved, choices, info, *held = solve_blocks(fn, blocks, xh, yh, grads, DAMPING, solver=solver,
+                                                batch_size=batch_size, maxiter=maxiter, hessian_data_scores=same)
+    scores = held[0] if held and held[0] is not None else kronecker_scores(fn, blocks, solved, xtr, ytr,
+                                                                           batch_size=batch_size)
     return scores, [b.name for b in blocks], choices, info
 
 

@@ -185,6 +185,25 @@ def test_test_side_is_cached_and_training_pass_streams(setup):
     torch.testing.assert_close(half.layers, full.layers[:, :24])
 
 
+def test_kronecker_scores_of_the_hessian_data_come_from_its_pass(setup):
+    """With Kronecker curvature, scoring the Hessian data itself (equal tensors) takes the loss gradients from the
+    one pass over it; the same scores as a pass over the training data and as the explicit block Hessians."""
+    model, x_train, y_train, x_test, y_test = setup
+    calc = LayerwiseInfluence(model, x_train, y_train, damping=DAMPING, hessian="kronecker")
+    merged = calc.scores(x_test, y_test, x_train.clone(), y_train.clone(), progress=False)
+    assert merged.timings["training_scores"] == "from the pass over the Hessian data"
+    again = calc.scores(x_test, y_test, x_train, y_train, progress=False)  # the test side is cached now
+    assert again.timings["training_scores"] == "a pass over the training data"
+    torch.testing.assert_close(merged.layers, again.layers)
+    other = LayerwiseInfluence(model, x_train, y_train, damping=DAMPING, hessian="kronecker")
+    part = other.scores(x_test, y_test, x_train[:24], y_train[:24], progress=False)
+    assert part.timings["training_scores"] == "a pass over the training data"
+    torch.testing.assert_close(part.layers, merged.layers[:, :24])
+    expected = reference_scores(model, x_train, y_train, x_test, y_test,
+                                [b.param_names for b in parameter_blocks(model)], DAMPING)
+    torch.testing.assert_close(merged.layers, expected, rtol=1e-6, atol=1e-8)
+
+
 def test_dask_local_cluster_gives_identical_scores(setup):
     pytest.importorskip("distributed")
     model, x_train, y_train, x_test, y_test = setup

@@ -243,6 +243,50 @@ def test_auto_holds_a_conv_s_rows_and_chooses_after_the_pass(damping):
     assert small[2]["row_blocks"] == 0 and small[1][1].method == "exact", small[2]
 
 
+@pytest.mark.parametrize("dense_limit", [50, 200])
+def test_hessian_data_scores_equal_a_scoring_pass(dense_limit):
+    """solve_blocks(hessian_data_scores=True) scores the Hessian data from the loss gradients its one pass kept:
+    a conv's by its weight-gradient kernel (dense, or held as rows) or from its cached patches, a Linear layer's as
+    factors (cached, or beside its dense block). They equal a separate kronecker_scores pass over the data."""
+    from cnnexplain.methods.influence_functions.kfac import kronecker_scores
+
+    model = small_cnn()  # blocks of 30, 112, 170, 44 parameters
+    x, y = data(side=8)
+    fn = ModelFunction(model, parameter_blocks(model, example_input=x[:1]))
+    grads = per_sample_grads(fn, x[:5], y[:5])
+    solved, choices, info, scores = solve_blocks(fn, fn.blocks, x, y, grads, DAMPING, dense_limit=dense_limit,
+                                                 rtol=1e-8, hessian_data_scores=True)
+    # 50: conv1 and fc2 dense, conv2 and fc1 cached as factors; 200: conv2's rows held, the other three dense
+    assert (info["dense_blocks"], info["row_blocks"]) == ((2, 0) if dense_limit == 50 else (3, 1)), info
+    assert info["hessian_data_scores"] and scores.shape == (5, len(x), 4)
+    torch.testing.assert_close(scores, kronecker_scores(fn, fn.blocks, solved, x, y, batch_size=16))
+    plain = solve_blocks(fn, fn.blocks, x, y, grads, DAMPING, dense_limit=dense_limit, rtol=1e-8)
+    assert len(plain) == 3  # without the flag: solutions, choices, info as before
+    for a, b in zip(plain[0], solved):
+        torch.testing.assert_close(a, b)
+
+
+def test_hessian_data_scores_need_the_cache_and_room_beside_it():
+    """No cache (products stream) or no room for the gradients beside the factors: the fourth value is None, so
+    the caller scores by a pass; the solutions are the same."""
+    model = small_cnn()
+    x, y = data(side=8)
+    fn = ModelFunction(model, parameter_blocks(model, example_input=x[:1]))
+    grads = per_sample_grads(fn, x[:5], y[:5])
+    full = solve_blocks(fn, fn.blocks, x, y, grads, DAMPING, dense_limit=50, rtol=1e-8, hessian_data_scores=True)
+    tight = solve_blocks(fn, fn.blocks, x, y, grads, DAMPING, dense_limit=50, rtol=1e-8, hessian_data_scores=True,
+                         cache_mb=full[2]["cache_mb"] * 1.001)  # the factors fit, the gradients do not
+    assert tight[3] is None and not tight[2]["hessian_data_scores"]
+    assert tight[2]["operator"] == "cached Gauss-Newton factors"
+    for a, b in zip(tight[0], full[0]):
+        torch.testing.assert_close(a, b)
+    streamed = solve_blocks(fn, fn.blocks, x, y, grads, DAMPING, dense_limit=50, cache_mb=0, solver="ekfac",
+                            hessian_data_scores=True)
+    assert streamed[3] is None and not streamed[2]["hessian_data_scores"]
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 3\]"):
+        solve_blocks(fn, fn.blocks, x, y + 1, grads, DAMPING, dense_limit=50, hessian_data_scores=True)
+
+
 def test_solve_blocks_streams_nystrom_where_its_factors_fit(setup):
     """Where the Gauss-Newton cache (growing with the images) does not fit in cache_mb but the Nyström factors
     (NYSTROM_COPIES p × rank float64 matrices) do, auto streams products and runs Nyström-preconditioned CG on

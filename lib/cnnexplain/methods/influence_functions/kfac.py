@@ -261,10 +261,13 @@ def _layer_input(mod: nn.Module, x: torch.Tensor, output: torch.Tensor, bias: bo
     return _inputs(mod, x, bias)
 
 
-def _stream(fn: ModelFunction, layers, x, y, batch_size, fisher, samples, generator, raw: Sequence[bool] | None = None):
+def _stream(fn: ModelFunction, layers, x, y, batch_size, fisher, samples, generator, raw: Sequence[bool] | None = None,
+            loss: bool = False):
     """Yields per batch: (batch size, [(a, [g_d (b,T,out) for each pseudo-gradient d], weight_d)]), a the layer
     inputs (b, T, in') — or, for the layers marked in ``raw`` that are convs of more than one position, a
-    :class:`ConvInput`."""
+    :class:`ConvInput`. With ``loss`` a third item per batch: each layer's output gradients (b, T, out) of the
+    examples' own cross-entropy (p − e_y backpropagated: one more backward pass), from which their loss gradients
+    follow as Σ_t g_t a_tᵀ."""
     model = fn.model
     raw = [False] * len(layers) if raw is None else list(raw)
     captured: dict[int, tuple] = {}
@@ -279,7 +282,7 @@ def _stream(fn: ModelFunction, layers, x, y, batch_size, fisher, samples, genera
         hooks.append(module.register_forward_hook(hook))
     try:
         for start in range(0, len(x), batch_size):
-            xb, _ = fn.to_device(x[start:start + batch_size], y[start:start + batch_size])
+            xb, yb = fn.to_device(x[start:start + batch_size], y[start:start + batch_size])
             captured.clear()
             with torch.enable_grad():
                 logits = model(xb)
@@ -294,12 +297,19 @@ def _stream(fn: ModelFunction, layers, x, y, batch_size, fisher, samples, genera
                     directions = [p - nn.functional.one_hot(draws[:, s], p.shape[1]).to(p.dtype)
                                   for s in range(samples)]
                     weight = 1.0 / samples
+                count = len(directions)
+                if loss:  # the gradient of each example's cross-entropy in its logits
+                    directions.append(p - nn.functional.one_hot(yb.long(), p.shape[1]).to(p.dtype))
                 grads = [[] for _ in layers]
                 for d, direction in enumerate(directions):
                     gs = torch.autograd.grad(logits, outs, direction, retain_graph=d < len(directions) - 1)
                     for i, (module, _, _) in enumerate(layers):
                         grads[i].append(_outputs(module, gs[i].detach()))
-            yield len(xb), [(captured[i][0], grads[i], weight) for i in range(len(layers))]
+            per_layer = [(captured[i][0], grads[i][:count], weight) for i in range(len(layers))]
+            if loss:
+                yield len(xb), per_layer, [grads[i][count] for i in range(len(layers))]
+            else:
+                yield len(xb), per_layer
     finally:
         for h in hooks:
             h.remove()
@@ -448,9 +458,34 @@ class CachedGaussNewtonBlock:
         return 0.5 * (h + h.T)
 
 
+class LossGradients:
+    """One block's per-example loss gradients ∇_{θ^l} L(x_j, y_j) over the Hessian data itself, kept by the one pass
+    over it (:func:`gauss_newton_cache` with ``loss_gradients``) so that the influence of that data needs no second
+    pass: for a layer of one position as their factors g_j a_jᵀ (``a`` (n, in'), ``g`` (n, out): n·(in' + out)
+    numbers), otherwise as the (n, out, in') matrices Σ_t g_jt a_jtᵀ."""
+
+    def __init__(self, layout: KroneckerFactors, matrices: torch.Tensor | None = None, a: torch.Tensor | None = None,
+                 g: torch.Tensor | None = None):
+        if (matrices is None) == (a is None or g is None):
+            raise ValueError("LossGradients holds either the matrices or the factors a and g")
+        self.layout, self.matrices, self.a, self.g = layout, matrices, a, g
+
+    @staticmethod
+    def elements(examples: int, positions: int, inp: int, out: int) -> int:
+        """How many numbers the gradients of ``examples`` take in the form they are held in."""
+        return examples * (inp + out if positions == 1 else inp * out)
+
+    def dot(self, vectors: torch.Tensor) -> torch.Tensor:
+        """⟨∇L_j, v_k⟩ for block-order ``vectors`` (k, p): shape (k, n)."""
+        m = self.layout.to_matrix(vectors.to(self.a.dtype if self.matrices is None else self.matrices.dtype))
+        if self.matrices is not None:
+            return m.reshape(len(m), -1) @ self.matrices.reshape(len(self.matrices), -1).T
+        return ((m @ self.a.T) * self.g.T).sum(1)  # g_jᵀ M_k a_j: (k, out, n) summed over out
+
+
 def gauss_newton_cache(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: torch.Tensor, y: torch.Tensor,
                        batch_size: int = 64, dense: Sequence[bool] | None = None,
-                       rows: Sequence[bool] | None = None) -> list:
+                       rows: Sequence[bool] | None = None, loss_gradients: bool = False):
     """One pass (a forward and C − 1 backward passes per batch) over the Hessian data storing, per block, the
     factors of its exact Gauss-Newton block (:class:`CachedGaussNewtonBlock`); memory grows with the data.
 
@@ -459,7 +494,11 @@ def gauss_newton_cache(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: t
     blocks this skips holding and re-reading n·T·(in' + C·out) numbers. Blocks marked in ``rows`` get their
     pseudo-gradient rows (a :class:`~cnnexplain.methods.influence_functions.woodbury_pcg.PseudoGradientRowsBlock`,
     n·(C − 1)·p_l numbers): for a conv formed as the dense accumulation forms them, by its weight-gradient kernel,
-    so either the dense block or a solve on the rows can follow."""
+    so either the dense block or a solve on the rows can follow.
+
+    With ``loss_gradients`` it also backpropagates each example's own cross-entropy (one backward pass more per
+    batch) and returns ``(held, gradients)``, one :class:`LossGradients` per block: what the influence scores of the
+    Hessian data need (:func:`solve_blocks` with ``hessian_data_scores``)."""
     from cnnexplain.methods.influence_functions.hvp import DenseBlock
     from cnnexplain.methods.influence_functions.woodbury_pcg import PseudoGradientRowsBlock
 
@@ -474,6 +513,11 @@ def gauss_newton_cache(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: t
     if any(d and r for d, r in zip(dense, rows)):
         raise ValueError("a block can be held dense or as its rows, not both: "
                          f"{[b.name for b, d, r in zip(blocks, dense, rows) if d and r]}")
+    if loss_gradients and len(y):  # the labels are used only for the examples' own loss gradients
+        classes = _classes(fn, x, y)
+        if y.min() < 0 or y.max() >= classes:
+            raise ValueError(f"Hessian data: labels must lie in [0, {classes - 1}] (the model has {classes} outputs) "
+                             f"for its loss gradients, got range [{y.min().item()}, {y.max().item()}]")
     layers, layouts = _layouts(fn, blocks, "exact")
     n = len(x)
     full_a: list[torch.Tensor | None] = [None] * len(blocks)
@@ -481,10 +525,31 @@ def gauss_newton_cache(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: t
     factor: list[torch.Tensor | None] = [None] * len(blocks)
     grams = [torch.zeros(f.size, f.size, device=fn.device, dtype=fn.dtype) if d else None
              for f, d in zip(layouts, dense)]
+    loss_matrices: list[torch.Tensor | None] = [None] * len(blocks)
+    loss_a: list[torch.Tensor | None] = [None] * len(blocks)
+    loss_g: list[torch.Tensor | None] = [None] * len(blocks)
     start = 0
     raw = [d or r for d, r in zip(dense, rows)]
     with blas_threads():
-        for size, per_layer in _stream(fn, layers, x, y, batch_size, "exact", 1, None, raw=raw):
+        for size, per_layer, *loss in _stream(fn, layers, x, y, batch_size, "exact", 1, None, raw=raw,
+                                              loss=loss_gradients):
+            for l, g in enumerate(loss[0] if loss else ()):
+                a, f = per_layer[l][0], layouts[l]
+                if isinstance(a, ConvInput):  # by the conv's weight-gradient kernel, as the pass forms its rows
+                    grads = a.example_gradients(g.transpose(1, 2).unsqueeze(1))[:, 0]
+                elif a.shape[1] > 1:
+                    grads = torch.bmm(g.transpose(1, 2), a)  # (b, out, in')
+                else:
+                    if loss_g[l] is None:
+                        loss_g[l] = g.new_empty(n, f.out)
+                        loss_a[l] = a.new_empty(n, f.inp) if raw[l] else None  # else: the cached inputs serve
+                    loss_g[l][start:start + size] = g[:, 0]
+                    if loss_a[l] is not None:
+                        loss_a[l][start:start + size] = a[:, 0]
+                    continue
+                if loss_matrices[l] is None:
+                    loss_matrices[l] = grads.new_empty(n, f.out, f.inp)
+                loss_matrices[l][start:start + size] = grads
             for l, (a, gs, _) in enumerate(per_layer):
                 if dense[l]:
                     _accumulate_dense_block(grams[l], a, gs)
@@ -513,7 +578,12 @@ def gauss_newton_cache(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: t
             held.append(PseudoGradientRowsBlock(f.name, r.mul_(1.0 / math.sqrt(n)), n))
         else:
             held.append(CachedGaussNewtonBlock(f, a, g))
-    return held
+    if not loss_gradients:
+        return held
+    gradients = [LossGradients(f, matrices=m) if m is not None else
+                 LossGradients(f, a=la if la is not None else a[:, 0], g=lg)
+                 for f, m, la, lg, a in zip(layouts, loss_matrices, loss_a, loss_g, full_a)]
+    return held, gradients
 
 
 def _example_rows(a: torch.Tensor):
@@ -896,8 +966,7 @@ def solve_blocks(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: torch.T
                  rhs: Sequence[torch.Tensor], damping: float, solver: str = "auto", dense_limit: int = 4096,
                  low_rank_limit: int = 8192, cache_mb: float = 2048.0, rtol: float = 1e-4,
                  maxiter: int | None = None, batch_size: int = 64, budget_s: float | None = 3600.0,
-                 fisher: str = "auto", low_rank_elements: int = 1 << 27
-                 ) -> tuple[list[torch.Tensor], list[BlockChoice], dict]:
+                 fisher: str = "auto", low_rank_elements: int = 1 << 27, hessian_data_scores: bool = False):
     """(H_l + λI)⁻¹ rhs_l for every Linear/Conv2d block, H_l the exact Gauss-Newton block of the mean
     cross-entropy over ``(x, y)`` (= the block Hessian where the later layers are piecewise linear).
 
@@ -937,6 +1006,13 @@ def solve_blocks(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: torch.T
     ``solver`` may also force one of ``"exact"``, ``"woodbury"`` (exact: :func:`woodbury_linear` or the Woodbury
     identity on the rows), ``"woodbury-pcg"``, ``"nystrom"``, ``"pcg"``, ``"ekfac"``, ``"kfac"`` for all blocks.
     Returns the solutions, one :class:`BlockChoice` per block, and timings/info.
+
+    ``hessian_data_scores``: also return, fourth, the harmful-sign scores −s_lkᵀ ∇_{θ^l} L(x_j, y_j) of the Hessian
+    data itself (s_l the solutions), shape (k, n, L) as :func:`kronecker_scores` gives them, from each example's
+    loss gradient kept by the one pass (:class:`LossGradients`; one backward pass more per batch) — where the
+    cache holds the factors and those gradients fit beside them in ``cache_mb``; else None (score by
+    :func:`kronecker_scores`). The influence of the training set on which the Hessian is taken then needs no
+    second pass over it.
     """
     from cnnexplain.methods.influence_functions.hvp import DenseBlock, FactoredBlock
     from cnnexplain.methods.influence_functions.nystrom import (NYSTROM_COPIES, NYSTROM_STREAMING_MAX_RANK,
@@ -970,12 +1046,19 @@ def solve_blocks(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: torch.T
         held_rows, rows_bytes = [False] * len(blocks), 0
     dense = [d and not r for d, r in zip(dense, held_rows)]
     cache_bytes = (factor_bytes + rows_bytes) * element
+    loss_bytes = element * sum(LossGradients.elements(n, t, m.weight[0].numel() + bias, m.weight.shape[0])
+                               for t, (m, _, bias) in zip(positions, layers)) if hessian_data_scores else 0
     batch_size = batch_for_memory(fn, blocks, x, batch_size, per_position=min(classes, exact_classes_for(classes)))
     info.update(classes=classes, n_hessian=n, cache_mb=cache_bytes / 2 ** 20, batch_size=batch_size)
     start = time.perf_counter()
     # a forced approximate solve needs no exact block: no cache pass (its residual is then not measured)
     cached = cache_bytes <= cache_mb * 2 ** 20 and solver not in ("ekfac", "kfac")
-    if cached:
+    gradients = None
+    if cached and hessian_data_scores and cache_bytes + loss_bytes <= cache_mb * 2 ** 20:
+        operators, gradients = gauss_newton_cache(fn, blocks, x, y, batch_size, dense=dense, rows=held_rows,
+                                                  loss_gradients=True)
+        info["operator"] = "cached Gauss-Newton factors (and the Hessian data's loss gradients)"
+    elif cached:
         operators = gauss_newton_cache(fn, blocks, x, y, batch_size, dense=dense, rows=held_rows)
         info["operator"] = "cached Gauss-Newton factors"
     else:
@@ -1119,7 +1202,15 @@ def solve_blocks(fn: ModelFunction, blocks: Sequence[ParameterBlock], x: torch.T
         solved.append(s)
         choices.append(BlockChoice(block.name, block.numel, method, reason, iterations, residual,
                                    time.perf_counter() - start))
-    return solved, choices, info
+    if not hessian_data_scores:
+        return solved, choices, info
+    info["hessian_data_scores"] = gradients is not None
+    if gradients is None:
+        return solved, choices, info, None
+    start = time.perf_counter()
+    scores = torch.stack([-held.dot(s).detach().cpu() for held, s in zip(gradients, solved)], dim=2)
+    info["scores_s"] = time.perf_counter() - start
+    return solved, choices, info, scores
 
 
 

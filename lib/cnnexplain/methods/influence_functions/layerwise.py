@@ -24,7 +24,9 @@ s_l = (H_l + λI)⁻¹ ∇_{θ^l}L(x̂_k) for all test examples — is solved on
 streaming pass over the training set computes per-sample gradients of all layers batch by batch (vmap)
 and contracts them with the cached s_l. Training gradients are never all held in memory. The pass can be
 sharded over a Dask cluster (``dask="local"`` or a scheduler address or a ``distributed.Client``), with
-the same batches and hence the same results.
+the same batches and hence the same results. With Kronecker curvature, when the training data are the Hessian
+data and the cache fits, the one pass over that data also keeps each example's loss gradient (one backward pass
+more per batch), and the scores need no second pass.
 """
 
 from __future__ import annotations
@@ -293,6 +295,7 @@ class LayerwiseInfluence:
         self.batch_size = int(batch_size)
         self._cache_key = None
         self._cache: list[torch.Tensor] | None = None
+        self._pending_hessian_scores: torch.Tensor | None = None
         self.timings: dict[str, float] = {}
 
     def _choose_curvature(self, hessian: str, dense_limit: int) -> str:
@@ -396,9 +399,11 @@ class LayerwiseInfluence:
             raise ValueError(f"{what}: labels must lie in [0, {self._num_outputs - 1}] (the model has "
                              f"{self._num_outputs} outputs), got range [{y.min().item()}, {y.max().item()}]")
 
-    def test_side(self, x_test: torch.Tensor, y_test: torch.Tensor) -> list[torch.Tensor]:
+    def test_side(self, x_test: torch.Tensor, y_test: torch.Tensor, *,
+                  _hessian_data_scores: bool = False) -> list[torch.Tensor]:
         """Per-layer s_l = (H_l + λI)⁻¹ ∇_{θ^l} L(x̂_k) for all test examples, shape ``(n_test, p_l)`` each;
-        cached for the same test tensors."""
+        cached for the same test tensors. (:meth:`scores` asks, with Kronecker curvature, that the one pass over
+        the Hessian data also keep that data's scores where they fit: ``self._pending_hessian_scores``.)"""
         check_batch(x_test, y_test, "test data")
         # keyed by content, not by id(): a freed tensor's id is reused, and .data writes skip _version
         key = (tensor_digest(x_test), tensor_digest(y_test), self.damping, id(self.solver),
@@ -416,9 +421,11 @@ class LayerwiseInfluence:
             per_sample_grads(self.fn, x_test[b:e], y_test[b:e], self.blocks)
             for b, e in _train_batches(len(x_test), self.batch_size)))]
         if self.curvature == "kronecker":
-            solved, choices, info = kfac.solve_blocks(self.fn, self.blocks, self.x_hessian, self.y_hessian,
-                                                      [g.detach() for g in grads], self.damping,
-                                                      solver=self.solver.choice, batch_size=min(self.batch_size, 64))
+            solved, choices, info, *scored = kfac.solve_blocks(
+                self.fn, self.blocks, self.x_hessian, self.y_hessian, [g.detach() for g in grads], self.damping,
+                solver=self.solver.choice, batch_size=min(self.batch_size, 64),
+                hessian_data_scores=_hessian_data_scores)
+            self._pending_hessian_scores = scored[0] if scored else None
             self.solver.record(choices)
             self.choices = [c.as_dict() for c in choices]
             self.timings.update(test_side_s=time.perf_counter() - start, kronecker=info)
@@ -488,13 +495,26 @@ class LayerwiseInfluence:
         a scheduler address (``"tcp://host:8786"``) or a ``distributed.Client``. The training set is cut
         into ``n_shards`` (default: 2 per worker) contiguous shards on batch boundaries, so each example
         is computed in the same batch as in the one-process run.
+
+        With Kronecker curvature (``self.curvature == "kronecker"``), when the training data are the Hessian data
+        (equal tensors: the usual case) and the test side is not cached yet, the one pass over that data also
+        keeps each example's loss gradient where it fits (``kfac.solve_blocks(hessian_data_scores=True)``), and
+        no second pass is needed; ``timings["training_scores"]`` says which way the scores came.
         """
         check_batch(x_train, y_train, "training data")
         self._check_input(x_train, "training data")
         self._check_labels(y_train, "training data")
-        test_side = self.test_side(x_test, y_test)
+        # scoring the Hessian data itself (the usual case): its loss gradients can come from the pass over it
+        self._pending_hessian_scores = None
+        test_side = self.test_side(x_test, y_test, _hessian_data_scores=(
+            dask is None and self.curvature == "kronecker" and self._is_hessian_data(x_train, y_train)))
         start = time.perf_counter()
-        if dask is None and self.curvature == "kronecker":  # no batch × parameters per-sample gradients
+        held, self._pending_hessian_scores = self._pending_hessian_scores, None
+        self.timings["training_scores"] = ("from the pass over the Hessian data" if held is not None
+                                           else "a pass over the training data")
+        if held is not None:
+            layers = held
+        elif dask is None and self.curvature == "kronecker":  # no batch × parameters per-sample gradients
             layers = kfac.kronecker_scores(self.fn, self.blocks, test_side, x_train, y_train, self.batch_size,
                                            progress=progress)
         elif dask is None:
@@ -504,6 +524,12 @@ class LayerwiseInfluence:
         self.timings["training_pass_s"] = time.perf_counter() - start
         return InfluenceScores(layers, self.block_names, dict(self.timings, damping=self.damping,
                                                               damping_raises=list(self.damping_raises)))
+
+    def _is_hessian_data(self, x: torch.Tensor, y: torch.Tensor) -> bool:
+        if x is self.x_hessian and y is self.y_hessian:
+            return True
+        return all(a.shape == b.shape and a.dtype == b.dtype and a.device == b.device and torch.equal(a, b)
+                   for a, b in ((y, self.y_hessian), (x, self.x_hessian)))
 
     def training_pass(self, test_side: Sequence[torch.Tensor], x_train: torch.Tensor, y_train: torch.Tensor,
                       progress: bool = True) -> torch.Tensor:
